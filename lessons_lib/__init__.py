@@ -1,0 +1,29 @@
+"""lessons_lib: the small numpy library behind the self-attention course.
+
+Row-vector convention, as in ``Z = softmax(Q Kᵀ / √d_k) V``. Boolean masks: True = may attend.
+"""
+
+from .attention import (
+    causal_mask,
+    hard_lookup,
+    padding_mask,
+    scaled_dot_product_attention,
+    soft_lookup,
+    softmax,
+)
+from .chunked import chunked_attention
+from .multi_head import init_multi_head_params, multi_head_attention
+
+__all__ = [
+    "softmax",
+    "hard_lookup",
+    "soft_lookup",
+    "scaled_dot_product_attention",
+    "causal_mask",
+    "padding_mask",
+    "init_multi_head_params",
+    "multi_head_attention",
+    "chunked_attention",
+]
+
+__version__ = "0.1.0"
