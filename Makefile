@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 REFERENCE ?= $(if $(CI),1,0)
 PYTEST_WORKERS ?= 2
 
-.PHONY: book test install js-deps browser execute lab bench clean
+.PHONY: book test install js-deps browser binder-env execute lab bench clean
 
 $(BIN)/activate:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
@@ -40,9 +40,15 @@ browser:
 book: install
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-test: install js-deps browser
+# nbval executes every notebook in the environment Binder builds (.binder-env, from Binder's files alone).
+NBVAL := --nbval --nbval-kernel-name course-binder --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+binder-env: install
+	$(BIN)/python tools/binder_env.py
+
+test: install js-deps browser binder-env
 	$(BIN)/jupyter-book build . -W -n --keep-going
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests book --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+	JUPYTER_PATH=$(CURDIR)/.binder-env/share/jupyter $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests book $(NBVAL)
 
 # Re-execute every chapter in place (stores outputs and widget state); run after editing a notebook.
 execute: install
@@ -55,4 +61,4 @@ bench: install $(VENV)/.reference
 	$(BIN)/python benchmarks/bench_attention.py
 
 clean:
-	rm -rf _build .pytest_cache
+	rm -rf _build .pytest_cache .binder-env
