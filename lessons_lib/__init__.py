@@ -11,8 +11,10 @@ from .attention import (
     soft_lookup,
     softmax,
 )
+from .analysis import entropy, expected_dot_product_variance, sample_dot_products, softmax_jacobian
 from .chunked import chunked_attention
 from .multi_head import init_multi_head_params, multi_head_attention
+from .toy_data import toy_projections, toy_sentence
 
 __all__ = [
     "softmax",
@@ -24,6 +26,12 @@ __all__ = [
     "init_multi_head_params",
     "multi_head_attention",
     "chunked_attention",
+    "entropy",
+    "softmax_jacobian",
+    "sample_dot_products",
+    "expected_dot_product_variance",
+    "toy_sentence",
+    "toy_projections",
 ]
 
 __version__ = "0.1.0"

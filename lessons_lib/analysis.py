@@ -1,0 +1,119 @@
+"""Measurements of attention weights and scores: entropy, the softmax Jacobian, dot-product statistics.
+
+Row-vector convention, as in the rest of ``lessons_lib``: a distribution or a score vector lies
+along the last axis unless an ``axis`` argument says otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ._checks import as_float_array, check_positive_int
+from .attention import softmax
+
+__all__ = [
+    "entropy",
+    "softmax_jacobian",
+    "sample_dot_products",
+    "expected_dot_product_variance",
+]
+
+
+def _check_axis(axis, ndim: int, shape) -> int:
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (numbers.Integral, np.integer)):
+        raise TypeError(f"axis must be an integer, got {type(axis).__name__}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis={axis} is out of range for weights of shape {shape}")
+    return int(axis) % ndim
+
+
+def _check_real(name: str, value, *, positive: bool = False) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return value
+
+
+def entropy(weights, axis=-1, base=None):
+    """Shannon entropy −Σ p log p of distributions along ``axis`` (nats; bits with ``base=2``); 0·log 0 = 0.
+
+    weights: (..., n) non-negative, each slice summing to 1; returns (...), the shape without ``axis``.
+    """
+    p = as_float_array("weights", weights, min_ndim=1)
+    axis = _check_axis(axis, p.ndim, p.shape)
+    if p.shape[axis] == 0:
+        raise ValueError(f"weights has an empty axis {axis}: shape {p.shape}")
+    if (p < 0).any():
+        bad = tuple(int(i) for i in np.argwhere(p < 0)[0])
+        raise ValueError(f"weights must be non-negative, got {p[bad]} at index {bad} of shape {p.shape}")
+    tol = 1e-4 if p.dtype.itemsize <= 4 else 1e-8
+    totals = p.sum(axis=axis)
+    if not np.allclose(totals, 1.0, rtol=0.0, atol=tol * p.shape[axis]):
+        worst = float(np.max(np.abs(totals - 1.0)))
+        raise ValueError(
+            f"weights must sum to 1 along axis {axis} (shape {p.shape}); the worst slice is off by {worst:.3g}"
+        )
+    if base is not None:
+        base = _check_real("base", base, positive=True)
+        if base == 1.0:
+            raise ValueError("base must not be 1 (log base 1 is undefined)")
+    logs = np.log(p, out=np.zeros_like(p), where=p > 0)
+    h = -np.sum(p * logs, axis=axis)
+    h = np.maximum(h, 0.0)  # rounding can leave -0.0 or -1e-17 for a one-hot slice
+    if base is not None:
+        h = h / np.log(base)
+    return h.astype(p.dtype, copy=False)
+
+
+def softmax_jacobian(x):
+    """Analytic Jacobian of ``softmax(x)`` over the last axis: J[..., i, j] = ∂p_i/∂x_j = p_i (δ_ij − p_j).
+
+    x: (..., n) scores; returns (..., n, n). Each row and each column sums to zero.
+    """
+    x = as_float_array("x", x, min_ndim=1, allow_nonfinite=True)
+    p = softmax(x, axis=-1)  # validates x: no NaN or +inf, no slice entirely -inf
+    jac = -p[..., :, None] * p[..., None, :]
+    diagonal = np.einsum("...ii->...i", jac)  # a writable view onto the diagonal
+    diagonal += p
+    return jac
+
+
+def sample_dot_products(d_k, n_samples, std=1.0, mean=0.0, seed=0):
+    """``n_samples`` dot products q·k of independent q, k in R^d_k with i.i.d. N(mean, std²) entries.
+
+    Returns shape (n_samples,). Deterministic for a given ``seed``; memory stays bounded for large d_k.
+    """
+    d_k = check_positive_int("d_k", d_k)
+    n_samples = check_positive_int("n_samples", n_samples)
+    std = _check_real("std", std)
+    if std < 0:
+        raise ValueError(f"std must be non-negative, got {std}")
+    mean = _check_real("mean", mean)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (numbers.Integral, np.integer)):
+        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
+    rng = np.random.default_rng(int(seed))
+    out = np.empty(n_samples)
+    chunk = max(1, 2_000_000 // d_k)  # about 16 MB per operand
+    for start in range(0, n_samples, chunk):
+        stop = min(start + chunk, n_samples)
+        q = rng.normal(mean, std, size=(stop - start, d_k))
+        k = rng.normal(mean, std, size=(stop - start, d_k))
+        out[start:stop] = np.einsum("sd,sd->s", q, k)
+    return out
+
+
+def expected_dot_product_variance(d_k, std=1.0, mean=0.0):
+    """Exact Var(q·k) = d_k (σ⁴ + 2 μ² σ²) for independent q, k with i.i.d. N(μ, σ²) entries."""
+    d_k = check_positive_int("d_k", d_k)
+    std = _check_real("std", std)
+    if std < 0:
+        raise ValueError(f"std must be non-negative, got {std}")
+    mean = _check_real("mean", mean)
+    return float(d_k * (std**4 + 2.0 * mean**2 * std**2))
