@@ -181,6 +181,15 @@ class PretrainedModel:
     def dtype(self):
         return self.word_embeddings.dtype
 
+    @property
+    def num_parameters(self) -> int:
+        """Number of weights the encoder uses (embeddings and layers; the unused pooler is not loaded)."""
+        arrays = [self.word_embeddings, self.position_embeddings, self.token_type_embeddings, *self.embeddings_norm]
+        for layer in self.layers:
+            arrays += [*layer["attention"].values(), *layer["attention_norm"], layer["W_in"], layer["b_in"],
+                       layer["W_out"], layer["b_out"], *layer["output_norm"]]
+        return sum(int(a.size) for a in arrays)
+
     def attention_params(self, layer):
         """Layer ``layer``'s self-attention parameters, in :func:`multi_head_attention`'s format."""
         return self.layers[layer]["attention"]

@@ -103,6 +103,13 @@ def test_model_is_cached_and_has_the_expected_architecture(model):
     params = model.attention_params(0)
     assert all(params[name].shape == (384, 384) for name in ("W_q", "W_k", "W_v", "W_o"))
     assert model.layers[0]["W_in"].shape == (384, 1536) and model.layers[0]["W_out"].shape == (1536, 384)
+    from safetensors.numpy import load_file
+
+    tensors = load_file(str(model.path / "model.safetensors"))
+    in_file = sum(t.size for name, t in tensors.items() if t.dtype.kind == "f" and not name.startswith("pooler."))
+    assert model.num_parameters == in_file  # every weight but the unused pooler is loaded
+    # transposed once at load: our (in, out) is the checkpoint's (out, in)
+    np.testing.assert_array_equal(params["W_q"], tensors["encoder.layer.0.attention.self.query.weight"].T)
 
 
 def test_no_torch_transformers_or_model_package_init_is_imported(model):
