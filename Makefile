@@ -59,6 +59,7 @@ lab: install
 
 bench: install $(VENV)/.reference
 	$(BIN)/python benchmarks/bench_attention.py
+	$(BIN)/python benchmarks/bench_pretrained.py
 
 clean:
 	rm -rf _build .pytest_cache .binder-env
