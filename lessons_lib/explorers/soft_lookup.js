@@ -1,0 +1,255 @@
+// SoftLookupExplorer front-end: drag a query among 2-D keys; weights and output update live.
+import { softLookup } from "./math.js";
+import { cividis, el, exact, fmt, fmtVector, liveRegion, rgb, stateJSON } from "./ui.js";
+
+const SIZE = 300; // the plot's side, in CSS pixels
+const PAD = 28;
+
+function bounds(points) {
+  const xs = points.map((p) => p[0]);
+  const ys = points.map((p) => p[1]);
+  const lo = [Math.min(0, ...xs), Math.min(0, ...ys)];
+  const hi = [Math.max(0, ...xs), Math.max(0, ...ys)];
+  const span = Math.max(1, hi[0] - lo[0], hi[1] - lo[1]) * 1.3;
+  const centre = [(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2];
+  return { x0: centre[0] - span / 2, y0: centre[1] - span / 2, span };
+}
+
+function render({ model, el: host }) {
+  const keys = model.get("key_vectors");
+  const values = model.get("value_vectors");
+  const labels = model.get("labels");
+  const n = keys.length;
+  const uid = `lx-soft-${Math.random().toString(36).slice(2, 9)}`;
+  let view = bounds([...keys, model.get("query")]);
+
+  const toPx = ([x, y]) => [PAD + ((x - view.x0) / view.span) * (SIZE - 2 * PAD), SIZE - PAD - ((y - view.y0) / view.span) * (SIZE - 2 * PAD)];
+  const fromPx = (px, py) => [
+    view.x0 + ((px - PAD) / (SIZE - 2 * PAD)) * view.span,
+    view.y0 + ((SIZE - PAD - py) / (SIZE - 2 * PAD)) * view.span,
+  ];
+  const setQuery = (query) => {
+    model.set("query", query.map((x) => Math.round(x * 1e4) / 1e4));
+    model.save_changes();
+  };
+
+  // --- the plot ------------------------------------------------------------------------------
+  const svg = el("svg:svg", {
+    class: "lx-plot",
+    width: SIZE,
+    height: SIZE,
+    viewBox: `0 0 ${SIZE} ${SIZE}`,
+    tabindex: 0,
+    role: "application",
+    "aria-roledescription": "draggable query point",
+    "aria-label": "Query position: drag the diamond, or use the arrow keys (Shift for bigger steps)",
+  });
+  const axes = el("svg:g", { class: "lx-axes" });
+  const links = keys.map(() => el("svg:line", { class: "lx-link" }));
+  const keyMarks = keys.map((key, j) =>
+    el(
+      "svg:g",
+      { class: "lx-keymark" },
+      el("svg:circle", { r: 6 }),
+      el("svg:text", { class: "lx-keylabel", dy: -10, "text-anchor": "middle" }, labels[j]),
+    ),
+  );
+  const queryMark = el(
+    "svg:g",
+    { class: "lx-query" },
+    el("svg:path", { d: "M0,-10 L10,0 L0,10 L-10,0 Z" }),
+    el("svg:text", { class: "lx-keylabel", dy: 24, "text-anchor": "middle" }, "query"),
+  );
+  svg.append(axes, ...links, ...keyMarks, queryMark);
+
+  function drawAxes() {
+    axes.replaceChildren();
+    const [ox, oy] = toPx([0, 0]);
+    axes.append(
+      el("svg:rect", { x: PAD, y: PAD, width: SIZE - 2 * PAD, height: SIZE - 2 * PAD, class: "lx-frame" }),
+      el("svg:line", { x1: PAD, x2: SIZE - PAD, y1: oy, y2: oy, class: "lx-axis" }),
+      el("svg:line", { x1: ox, x2: ox, y1: PAD, y2: SIZE - PAD, class: "lx-axis" }),
+      el("svg:text", { x: SIZE - PAD, y: SIZE - 8, "text-anchor": "end", class: "lx-ticklabel" }, `x: ${fmt(view.x0, 1)} … ${fmt(view.x0 + view.span, 1)}`),
+      el("svg:text", { x: 4, y: 14, class: "lx-ticklabel" }, `y: ${fmt(view.y0, 1)} … ${fmt(view.y0 + view.span, 1)}`),
+    );
+    keys.forEach((key, j) => {
+      const [x, y] = toPx(key);
+      keyMarks[j].setAttribute("transform", `translate(${x},${y})`);
+    });
+  }
+
+  let dragging = false;
+  const pointer = (event) => {
+    const box = svg.getBoundingClientRect();
+    const px = ((event.clientX - box.left) / box.width) * SIZE;
+    const py = ((event.clientY - box.top) / box.height) * SIZE;
+    const clamp = (t) => Math.max(PAD, Math.min(SIZE - PAD, t));
+    setQuery(fromPx(clamp(px), clamp(py)));
+  };
+  svg.addEventListener("pointerdown", (event) => {
+    dragging = true;
+    svg.setPointerCapture?.(event.pointerId);
+    pointer(event);
+    event.preventDefault();
+  });
+  svg.addEventListener("pointermove", (event) => dragging && pointer(event));
+  svg.addEventListener("pointerup", () => (dragging = false));
+  svg.addEventListener("pointercancel", () => (dragging = false));
+  svg.addEventListener("keydown", (event) => {
+    const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    const step = (view.span / 40) * (event.shiftKey ? 5 : 1);
+    const [x, y] = model.get("query");
+    setQuery([x + moves[event.key][0] * step, y + moves[event.key][1] * step]);
+  });
+
+  // --- number inputs, scale, weights and output ----------------------------------------------
+  const coordinate = (axis, name) =>
+    el("input", {
+      type: "number",
+      class: "lx-number",
+      step: 0.1,
+      "aria-label": `Query ${name} coordinate`,
+      onchange: (event) => {
+        const query = model.get("query").slice();
+        const value = Number(event.target.value);
+        if (Number.isFinite(value)) {
+          query[axis] = value;
+          setQuery(query);
+        }
+      },
+    });
+  const xInput = coordinate(0, "x");
+  const yInput = coordinate(1, "y");
+  const scaleInput = el("input", {
+    type: "range",
+    id: `${uid}-scale`,
+    class: "lx-slider",
+    min: 0,
+    max: Math.max(10, 2 * model.get("scale")),
+    step: 0.05,
+    "aria-label": "Scale (multiplies every score before the softmax)",
+    oninput: () => {
+      model.set("scale", Number(scaleInput.value));
+      model.save_changes();
+    },
+  });
+  const scaleText = el("output", { class: "lx-num", for: `${uid}-scale` });
+
+  const weightRows = labels.map((label, j) => {
+    const bar = el("span", { class: "lx-bar" });
+    const number = el("span", { class: "lx-bar-number" });
+    const score = el("td", { class: "lx-num", "data-step": "score" });
+    const weight = el("td", { class: "lx-weight", "data-step": "weight" }, el("span", { class: "lx-bar-track", "aria-hidden": "true" }, bar), number);
+    const value = el("td", { class: "lx-num lx-vector" }, fmtVector(values[j], 2, 4));
+    value.title = values[j].map(exact).join(", ");
+    const tr = el(
+      "tr",
+      { "data-key": j },
+      el("th", { scope: "row", class: "lx-key" }, label),
+      el("td", { class: "lx-num" }, fmtVector(keys[j], 2)),
+      score,
+      weight,
+      value,
+    );
+    return { tr, bar, number, score, weight };
+  });
+  const outputCell = el("td", { colspan: 4, class: "lx-num lx-output" });
+  const table = el(
+    "table",
+    { class: "lx-table" },
+    el("caption", {}, "Soft lookup of the query"),
+    el(
+      "thead",
+      {},
+      el(
+        "tr",
+        {},
+        el("th", { scope: "col" }, "key"),
+        el("th", { scope: "col" }, "position"),
+        el("th", { scope: "col", title: "score = scale × key · query" }, "score"),
+        el("th", { scope: "col" }, "weight"),
+        el("th", { scope: "col" }, "value"),
+      ),
+    ),
+    el("tbody", {}, weightRows.map((r) => r.tr)),
+    el("tfoot", {}, el("tr", {}, el("th", { scope: "row" }, "output"), outputCell)),
+  );
+  const live = liveRegion();
+
+  const title = model.get("title");
+  const root = el(
+    "div",
+    { class: "lx-root lx-soft-lookup", "data-explorer": "soft-lookup" },
+    title ? el("div", { class: "lx-title" }, title) : null,
+    el("p", { class: "lx-help" }, "Drag the query (◆) among the keys, or click the plot and use the arrow keys. Weights = softmax(scale × key · query); output = Σ weight × value."),
+    el(
+      "div",
+      { class: "lx-main" },
+      el("div", { class: "lx-panel" }, svg),
+      el(
+        "div",
+        { class: "lx-panel" },
+        el(
+          "div",
+          { class: "lx-controls" },
+          el("div", { class: "lx-control" }, el("span", { class: "lx-label" }, "Query"), "x ", xInput, " y ", yInput),
+          el("div", { class: "lx-control" }, el("label", { for: `${uid}-scale` }, "Scale"), scaleInput, scaleText),
+        ),
+        table,
+        live,
+      ),
+    ),
+  );
+  host.append(root);
+
+  function update() {
+    const query = model.get("query");
+    const scale = model.get("scale");
+    const [qx, qy] = query;
+    if (qx < view.x0 || qx > view.x0 + view.span || qy < view.y0 || qy > view.y0 + view.span) {
+      view = bounds([...keys, query]); // set from Python outside the view: widen it
+    }
+    drawAxes();
+    const result = softLookup(query, keys, values, scale);
+    const [px, py] = toPx(query);
+    queryMark.setAttribute("transform", `translate(${px},${py})`);
+    svg.setAttribute("aria-valuetext", `query at (${fmt(qx, 2)}, ${fmt(qy, 2)})`);
+    result.weights.forEach((w, j) => {
+      const [kx, ky] = toPx(keys[j]);
+      Object.entries({ x1: px, y1: py, x2: kx, y2: ky }).forEach(([a, b]) => links[j].setAttribute(a, b));
+      links[j].setAttribute("stroke-width", String(0.5 + 7 * w));
+      keyMarks[j].querySelector("circle").setAttribute("fill", rgb(cividis(w)));
+      const r = weightRows[j];
+      r.bar.style.width = `${100 * w}%`;
+      r.number.textContent = fmt(w, 3);
+      r.weight.title = exact(w);
+      r.weight.dataset.value = exact(w);
+      r.score.textContent = fmt(result.scores[j], 3);
+      r.score.title = exact(result.scores[j]);
+      r.score.dataset.value = exact(result.scores[j]);
+    });
+    if (document.activeElement !== xInput) xInput.value = String(qx);
+    if (document.activeElement !== yInput) yInput.value = String(qy);
+    if (scale > Number(scaleInput.max)) scaleInput.max = String(2 * scale);
+    scaleInput.value = String(scale);
+    scaleInput.setAttribute("aria-valuetext", `scale ${fmt(scale, 2)}`);
+    scaleText.textContent = fmt(scale, 2);
+    scaleText.title = exact(scale);
+    outputCell.textContent = fmtVector(result.output, 3);
+    outputCell.title = result.output.map(exact).join(", ");
+    live.textContent = `query (${fmt(qx, 2)}, ${fmt(qy, 2)}): ` + labels.map((label, j) => `${label} ${fmt(result.weights[j], 2)}`).join(", ");
+    root.dataset.state = stateJSON({ query, scale, scores: result.scores, weights: result.weights, output: result.output });
+  }
+
+  model.on("change:query", update);
+  model.on("change:scale", update);
+  update();
+  return () => {
+    model.off("change:query", update);
+    model.off("change:scale", update);
+  };
+}
+
+export default { render };

@@ -1,0 +1,322 @@
+// Drawing helpers shared by the explorers: elements, number formatting, the colour map, the heatmap.
+// No imports from the web: the static book loads each explorer as one inlined string.
+
+/** Create an element: el("button", {class: "x", onclick: f, "aria-label": "y"}, "text", child, ...). */
+export function el(tag, attrs = {}, ...children) {
+  const svg = tag.startsWith("svg:");
+  const node = svg ? document.createElementNS("http://www.w3.org/2000/svg", tag.slice(4)) : document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on") && typeof value === "function") node.addEventListener(name.slice(2), value);
+    else if (name === "class") node.setAttribute("class", value);
+    else if (name === "text") node.textContent = value;
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+/** A short readable number: fixed decimals, exponent form for very large or tiny values, −∞ for masked. */
+export function fmt(x, digits = 3) {
+  if (x === null || x === undefined || Number.isNaN(x)) return "–";
+  if (x === -Infinity) return "−∞";
+  if (x === Infinity) return "∞";
+  const a = Math.abs(x);
+  if (a !== 0 && (a >= 1e5 || a < Math.pow(10, -digits) / 2)) return x.toExponential(2).replace("-", "−");
+  return x.toFixed(digits).replace("-", "−");
+}
+
+/** The exact value, as JavaScript prints it (shortest string that round-trips): for titles and data attributes. */
+export function exact(x) {
+  if (x === null || x === undefined) return "none";
+  if (x === -Infinity) return "-Infinity";
+  return String(x);
+}
+
+/** A vector as "(a, b, c)" with fixed decimals; longer vectors are cut to `maxShown` entries. */
+export function fmtVector(values, digits = 3, maxShown = Infinity) {
+  const shown = values.slice(0, maxShown).map((x) => fmt(x, digits));
+  if (values.length > maxShown) shown.push(`… ${values.length - maxShown} more`);
+  return `(${shown.join(", ")})`;
+}
+
+/** JSON that keeps -Infinity readable (as the string "-Infinity"), for data-* attributes. */
+export function stateJSON(value) {
+  return JSON.stringify(value, (_, x) => (x === -Infinity ? "-Infinity" : x === Infinity ? "Infinity" : x));
+}
+
+// Cividis (colour-blind safe, monotone in lightness), 33 stops from matplotlib.
+const CIVIDIS_HEX =
+  "00224e00285b002e6a0533711a386f273e6e32436d3b496c434e6c4b546c535a6d5a5f6e61656f686a716f70737676767d7c78" +
+  "8482798c8878938e789b9476a39a74aba072b4a76fbcae6cc4b468cdbb63d5c25edec958e7d150f0d846f9e03afee838";
+const CIVIDIS = [];
+for (let i = 0; i < CIVIDIS_HEX.length; i += 6) {
+  CIVIDIS.push([0, 2, 4].map((o) => parseInt(CIVIDIS_HEX.slice(i + o, i + o + 2), 16)));
+}
+
+/** Cividis colour of t in [0, 1] as [r, g, b]. */
+export function cividis(t) {
+  const x = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (CIVIDIS.length - 1);
+  const i = Math.min(CIVIDIS.length - 2, Math.floor(x));
+  const f = x - i;
+  return CIVIDIS[i].map((c, n) => Math.round(c + f * (CIVIDIS[i + 1][n] - c)));
+}
+
+export function rgb([r, g, b]) {
+  return `rgb(${r},${g},${b})`;
+}
+
+/** Black or white, whichever reads better on the colour. */
+export function textOn([r, g, b]) {
+  return 0.299 * r + 0.587 * g + 0.114 * b > 140 ? "#000" : "#fff";
+}
+
+/** Roving keyboard selection for a row of buttons: arrows, Home and End move and select. */
+export function arrowKeys(buttons, select) {
+  buttons.forEach((button, i) => {
+    button.addEventListener("keydown", (event) => {
+      const moves = { ArrowRight: i + 1, ArrowDown: i + 1, ArrowLeft: i - 1, ArrowUp: i - 1, Home: 0, End: buttons.length - 1 };
+      if (!(event.key in moves)) return;
+      event.preventDefault();
+      const next = Math.max(0, Math.min(buttons.length - 1, moves[event.key]));
+      select(next);
+      buttons[next].focus();
+    });
+  });
+}
+
+/** Token buttons (one per token) that select a query; returns {element, update(selected)}. */
+export function tokenPicker(tokens, label, onSelect) {
+  const buttons = tokens.map((token, i) =>
+    el(
+      "button",
+      {
+        type: "button",
+        class: "lx-token",
+        "data-index": i,
+        "aria-label": `${label}: ${token} (position ${i})`,
+        title: `position ${i}`,
+        onclick: () => onSelect(i),
+      },
+      token,
+    ),
+  );
+  arrowKeys(buttons, onSelect);
+  const element = el("div", { class: "lx-tokens", role: "group", "aria-label": label }, buttons);
+  return {
+    element,
+    buttons,
+    update(selected) {
+      buttons.forEach((b, i) => {
+        b.setAttribute("aria-pressed", String(i === selected));
+        b.tabIndex = i === selected ? 0 : -1;
+      });
+    },
+  };
+}
+
+/** A visually hidden live region that reads changes aloud to screen readers. */
+export function liveRegion() {
+  return el("div", { class: "lx-sr-only", "aria-live": "polite", role: "status" });
+}
+
+/**
+ * An (n_rows, n_cols) heatmap on a canvas, with labels, numbers in the cells when they fit, a hover
+ * tooltip with the exact value, and keyboard navigation (arrows move, Enter/Space activates).
+ * matrix rows may be null (no softmax: every key hidden); hidden[i][j] = true marks a masked cell.
+ */
+export class Heatmap {
+  constructor({ label, rowLabels, colLabels, maxSize = 360, describe, onActivate, interactive = true, digits = 2 }) {
+    this.rowLabels = rowLabels;
+    this.colLabels = colLabels;
+    this.maxSize = maxSize;
+    this.describe = describe;
+    this.onActivate = onActivate;
+    this.digits = digits;
+    this.focus = null;
+    this.data = null;
+    this.canvas = el("canvas", {
+      class: "lx-heatmap",
+      role: interactive ? "application" : "img",
+      "aria-roledescription": "heatmap",
+      "aria-label": label,
+      tabindex: interactive ? 0 : undefined,
+    });
+    this.tooltip = el("div", { class: "lx-tooltip", "aria-hidden": "true" });
+    this.live = liveRegion();
+    this.element = el("div", { class: "lx-heatmap-wrap" }, this.canvas, this.tooltip, this.live);
+    if (interactive) this._listen();
+  }
+
+  _geometry() {
+    const n = this.rowLabels.length;
+    const m = this.colLabels.length;
+    const ctx = this.canvas.getContext("2d");
+    ctx.font = this._labelFont();
+    const longest = (labels) => Math.max(...labels.map((s) => ctx.measureText(s).width));
+    let cell = Math.floor(this.maxSize / Math.max(n, m));
+    cell = Math.max(4, Math.min(44, cell));
+    const showLabels = cell >= 9;
+    const left = showLabels ? Math.min(100, Math.ceil(longest(this.rowLabels)) + 8) : 4;
+    const top = showLabels ? Math.min(100, Math.ceil(longest(this.colLabels)) + 8) : 4;
+    return { n, m, cell, left, top, showLabels, width: left + m * cell + 2, height: top + n * cell + 2 };
+  }
+
+  _labelFont() {
+    return "11px system-ui, -apple-system, 'Segoe UI', sans-serif";
+  }
+
+  /** Draw {matrix, hidden, highlightRow, highlightCol}. */
+  draw(data) {
+    this.data = data;
+    const g = (this.geometry = this._geometry());
+    const dpr = window.devicePixelRatio || 1;
+    const canvas = this.canvas;
+    if (canvas.width !== Math.round(g.width * dpr) || canvas.height !== Math.round(g.height * dpr)) {
+      canvas.width = Math.round(g.width * dpr);
+      canvas.height = Math.round(g.height * dpr);
+      canvas.style.width = `${g.width}px`;
+      canvas.style.height = `${g.height}px`;
+    }
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, g.width, g.height);
+    const fg = getComputedStyle(canvas).color || "#1a1a1a";
+    const { matrix, hidden } = data;
+    const showNumbers = g.cell >= 30;
+    const numberFont = `${Math.max(9, Math.min(12, Math.floor(g.cell * 0.3)))}px system-ui, sans-serif`;
+    for (let i = 0; i < g.n; i++) {
+      const row = matrix[i];
+      for (let j = 0; j < g.m; j++) {
+        const x = g.left + j * g.cell;
+        const y = g.top + i * g.cell;
+        const isHidden = (hidden && hidden[i] && hidden[i][j]) || !row;
+        if (isHidden) {
+          ctx.fillStyle = "#e6e6e6";
+          ctx.fillRect(x, y, g.cell, g.cell);
+          if (g.cell >= 8) {
+            ctx.strokeStyle = "#9a9a9a";
+            ctx.lineWidth = 1;
+            ctx.beginPath();
+            ctx.moveTo(x + 2, y + g.cell - 2);
+            ctx.lineTo(x + g.cell - 2, y + 2);
+            ctx.stroke();
+          }
+          continue;
+        }
+        const colour = cividis(row[j]);
+        ctx.fillStyle = rgb(colour);
+        ctx.fillRect(x, y, g.cell, g.cell);
+        if (showNumbers) {
+          ctx.fillStyle = textOn(colour);
+          ctx.font = numberFont;
+          ctx.textAlign = "center";
+          ctx.textBaseline = "middle";
+          ctx.fillText(row[j].toFixed(this.digits), x + g.cell / 2, y + g.cell / 2 + 0.5);
+        }
+      }
+    }
+    if (g.showLabels) {
+      ctx.fillStyle = fg;
+      ctx.font = this._labelFont();
+      ctx.textBaseline = "middle";
+      ctx.textAlign = "right";
+      this.rowLabels.forEach((label, i) => {
+        ctx.font = i === data.highlightRow ? `bold ${this._labelFont()}` : this._labelFont();
+        ctx.fillText(label, g.left - 5, g.top + (i + 0.5) * g.cell, g.left - 6);
+      });
+      ctx.font = this._labelFont();
+      ctx.textAlign = "left";
+      this.colLabels.forEach((label, j) => {
+        ctx.save();
+        ctx.translate(g.left + (j + 0.5) * g.cell, g.top - 5);
+        ctx.rotate(-Math.PI / 2);
+        ctx.fillText(label, 0, 0, g.top - 6);
+        ctx.restore();
+      });
+    }
+    const outline = (x, y, w, h) => {
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = "#fff";
+      ctx.strokeRect(x, y, w, h);
+      ctx.lineWidth = 1.5;
+      ctx.strokeStyle = "#000";
+      ctx.strokeRect(x, y, w, h);
+    };
+    if (data.highlightRow != null) outline(g.left, g.top + data.highlightRow * g.cell, g.m * g.cell, g.cell);
+    if (this.focus && document.activeElement === this.canvas) {
+      const [i, j] = this.focus;
+      ctx.setLineDash([3, 2]);
+      outline(g.left + j * g.cell + 1, g.top + i * g.cell + 1, g.cell - 2, g.cell - 2);
+      ctx.setLineDash([]);
+    }
+  }
+
+  cellAt(event) {
+    const g = this.geometry;
+    if (!g) return null;
+    const box = this.canvas.getBoundingClientRect();
+    const j = Math.floor((event.clientX - box.left - g.left) / g.cell);
+    const i = Math.floor((event.clientY - box.top - g.top) / g.cell);
+    return i >= 0 && i < g.n && j >= 0 && j < g.m ? [i, j] : null;
+  }
+
+  _listen() {
+    const canvas = this.canvas;
+    canvas.addEventListener("mousemove", (event) => {
+      const cell = this.cellAt(event);
+      if (!cell) return this._hideTip();
+      const g = this.geometry;
+      this.tooltip.textContent = this.describe(cell[0], cell[1]);
+      this.tooltip.style.left = `${g.left + (cell[1] + 1) * g.cell + 4}px`;
+      this.tooltip.style.top = `${g.top + cell[0] * g.cell}px`;
+      this.tooltip.classList.add("lx-visible");
+      canvas.style.cursor = this.onActivate ? "pointer" : "default";
+    });
+    canvas.addEventListener("mouseleave", () => this._hideTip());
+    canvas.addEventListener("click", (event) => {
+      const cell = this.cellAt(event);
+      if (cell && this.onActivate) {
+        this.focus = cell;
+        this.onActivate(cell[0], cell[1]);
+      }
+    });
+    canvas.addEventListener("focus", () => {
+      if (!this.focus) this.focus = [this.data?.highlightRow ?? 0, 0];
+      this._announce();
+      this.draw(this.data);
+    });
+    canvas.addEventListener("blur", () => this.draw(this.data));
+    canvas.addEventListener("keydown", (event) => {
+      const g = this.geometry;
+      let [i, j] = this.focus || [0, 0];
+      const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+      if (event.key in moves) {
+        i = Math.max(0, Math.min(g.n - 1, i + moves[event.key][0]));
+        j = Math.max(0, Math.min(g.m - 1, j + moves[event.key][1]));
+      } else if (event.key === "Home") j = 0;
+      else if (event.key === "End") j = g.m - 1;
+      else if ((event.key === "Enter" || event.key === " ") && this.onActivate) {
+        event.preventDefault();
+        this.onActivate(i, j);
+        this._announce();
+        return;
+      } else return;
+      event.preventDefault();
+      this.focus = [i, j];
+      this._announce();
+      this.draw(this.data);
+    });
+  }
+
+  _announce() {
+    if (this.focus) this.live.textContent = this.describe(this.focus[0], this.focus[1]);
+  }
+
+  _hideTip() {
+    this.tooltip.classList.remove("lx-visible");
+  }
+}
