@@ -1,0 +1,198 @@
+"""lessons_lib.cost: operation counts, traced memory, timing records, log-log fits, path lengths.
+
+Nothing here asserts how fast anything runs: timings only have their structure checked.
+"""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from lessons_lib import causal_mask, chunked_attention, scaled_dot_product_attention
+from lessons_lib import cost
+
+
+# ---------------------------------------------------------------- counts
+
+
+def test_visible_pairs_by_hand():
+    assert cost.visible_pairs(4) == 16
+    assert cost.visible_pairs(4, causal=True) == 1 + 2 + 3 + 4
+    assert cost.visible_pairs(2, 3, causal=True) == 2 + 3  # aligned to the last keys
+
+
+@pytest.mark.parametrize("n_q, n_k", [(1, 1), (5, 5), (3, 7), (7, 7), (6, 4)])
+def test_visible_pairs_matches_the_causal_mask(n_q, n_k):
+    expected = int(np.tril(np.ones((n_q, n_k), bool), k=n_k - n_q).sum())
+    assert cost.visible_pairs(n_q, n_k, causal=True) == expected
+    if n_q <= n_k:
+        assert cost.visible_pairs(n_q, n_k, causal=True) == int(causal_mask(n_q, n_k).sum())
+
+
+def test_attention_flops_by_hand():
+    # n = 4, d = 2: scores 16 pairs · 2 multiply-adds, weighted sum the same; 2 flops per multiply-add
+    assert cost.attention_flops(4, d_k=2) == 2 * 16 * 2 + 2 * 16 * 2
+    assert cost.attention_flops(4, d_k=2, causal=True) == 2 * 10 * 2 + 2 * 10 * 2
+    assert cost.attention_flops(3, 5, d_k=4, d_v=1) == 2 * 15 * 4 + 2 * 15 * 1
+    assert cost.attention_flops(1024, d_k=64) == 4 * 1024**2 * 64
+
+
+def test_attention_flops_grow_as_n_squared():
+    ratios = [cost.attention_flops(2 * n) / cost.attention_flops(n) for n in (16, 64, 256)]
+    assert ratios == [4.0, 4.0, 4.0]
+    # causal costs about half, approaching exactly half as n grows
+    half = [cost.attention_flops(n, causal=True) / cost.attention_flops(n) for n in (8, 64, 1024)]
+    assert half[0] > half[1] > half[2] > 0.5 and half[2] - 0.5 < 1e-3
+
+
+def test_weights_bytes():
+    assert cost.weights_bytes(1000) == 1000 * 1000 * 4
+    assert cost.weights_bytes(3, 5, dtype=np.float64, heads=2) == 3 * 5 * 8 * 2
+
+
+@pytest.mark.parametrize(
+    "call, exc",
+    [
+        (lambda: cost.visible_pairs(0), ValueError),
+        (lambda: cost.visible_pairs(2.5), TypeError),
+        (lambda: cost.visible_pairs(4, causal=1), TypeError),
+        (lambda: cost.attention_flops(4, d_k=0), ValueError),
+        (lambda: cost.weights_bytes(4, heads=-1), ValueError),
+    ],
+)
+def test_counts_reject_bad_input(call, exc):
+    with pytest.raises(exc):
+        call()
+
+
+# ---------------------------------------------------------------- memory
+
+
+def test_peak_memory_sees_a_numpy_temporary_and_returns_the_result():
+    def make_and_sum():
+        big = np.ones(1_000_000)  # 8 MB, freed before returning
+        return float(big.sum())
+
+    result, peak = cost.peak_memory(make_and_sum)
+    assert result == 1_000_000.0
+    assert 8_000_000 <= peak < 8_000_000 + 200_000
+
+
+def test_peak_memory_is_deterministic_and_leaves_tracemalloc_as_it_was():
+    assert not tracemalloc.is_tracing()
+    peaks = {cost.peak_memory(np.zeros, (500, 500))[1] for _ in range(3)}
+    assert len(peaks) == 1 and peaks.pop() >= 500 * 500 * 8
+    assert not tracemalloc.is_tracing()
+    tracemalloc.start()
+    try:
+        _, peak = cost.peak_memory(np.zeros, 100_000)
+        assert tracemalloc.is_tracing() and peak >= 800_000
+    finally:
+        tracemalloc.stop()
+
+
+def test_peak_memory_of_sdpa_holds_the_weights_and_chunked_does_not():
+    n, d = 1024, 16
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((n, d)).astype(np.float32) for _ in range(3))
+    _, plain = cost.peak_memory(scaled_dot_product_attention, q, k, v)
+    _, chunked = cost.peak_memory(chunked_attention, q, k, v, block_size=64)
+    assert plain >= cost.weights_bytes(n)
+    assert chunked < cost.weights_bytes(n) / 4
+
+
+def test_peak_memory_rejects_a_non_callable():
+    with pytest.raises(TypeError, match="fn must be callable"):
+        cost.peak_memory(42)
+
+
+# ---------------------------------------------------------------- timing (structure only)
+
+
+def test_time_call_counts_calls_and_orders_its_statistics():
+    calls = []
+    timing = cost.time_call(calls.append, 1, repeat=4, number=3, warmup=2)
+    assert len(calls) == 2 + 4 * 3
+    assert len(timing.times) == 4 and timing.number == 3
+    assert 0 <= timing.min <= timing.q25 <= timing.median <= timing.q75 <= timing.max
+    assert timing.relative_spread >= 0
+    assert "runs" in str(timing)
+
+
+def test_time_call_picks_a_number_of_calls_for_short_functions():
+    timing = cost.time_call(lambda: None, repeat=2, warmup=0, min_run_time=1e-4)
+    assert timing.number > 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc",
+    [({"repeat": 0}, ValueError), ({"number": 0}, ValueError), ({"warmup": -1}, ValueError), ({"repeat": 1.5}, TypeError)],
+)
+def test_time_call_rejects_bad_arguments(kwargs, exc):
+    with pytest.raises(exc):
+        cost.time_call(lambda: None, **kwargs)
+
+
+def test_timing_str_uses_a_readable_unit():
+    assert str(cost.Timing(times=(0.002, 0.003, 0.004), number=1)).startswith("3 ms")
+    assert str(cost.Timing(times=(2e-6,), number=10)).startswith("2 µs")
+
+
+# ---------------------------------------------------------------- fits
+
+
+def test_loglog_fit_recovers_a_power_law():
+    x = np.array([64, 128, 256, 512, 1024])
+    fit = cost.loglog_fit(x, 3.0 * x**2.0)
+    assert fit.slope == pytest.approx(2.0, abs=1e-12)
+    assert fit.coefficient == pytest.approx(3.0, rel=1e-10)
+    np.testing.assert_allclose(fit(x), 3.0 * x**2.0, rtol=1e-10)
+
+
+def test_loglog_fit_of_noisy_data_is_near_the_true_slope():
+    rng = np.random.default_rng(0)
+    x = 2.0 ** np.arange(6, 14)
+    y = 1e-9 * x**2 * np.exp(rng.normal(scale=0.05, size=x.size))
+    assert abs(cost.loglog_fit(x, y).slope - 2.0) < 0.05
+
+
+@pytest.mark.parametrize(
+    "x, y, match",
+    [
+        ([1, 2, 3], [1, 2], "same length"),
+        ([1], [1], "at least 2"),
+        ([1, 2], [1, 0], "positive"),
+        ([0, 2], [1, 2], "positive"),
+        ([2, 2], [1, 2], "two different"),
+    ],
+)
+def test_loglog_fit_rejects_bad_input(x, y, match):
+    with pytest.raises(ValueError, match=match):
+        cost.loglog_fit(x, y)
+
+
+def test_matmul_gflops_reports_a_positive_throughput():
+    timing, gflops = cost.matmul_gflops(n=64, repeat=2)
+    assert gflops > 0 and timing.min > 0
+
+
+# ---------------------------------------------------------------- path length
+
+
+def test_path_lengths_rnn_is_a_chain():
+    np.testing.assert_array_equal(cost.path_lengths(5, "rnn"), [4, 3, 2, 1, 0])
+
+
+def test_path_lengths_attention_is_one_step():
+    np.testing.assert_array_equal(cost.path_lengths(5, "attention"), [1, 1, 1, 1, 0])
+
+
+@pytest.mark.parametrize("n", [1, 2, 17, 100])
+def test_first_token_is_n_minus_1_steps_away_in_an_rnn_and_one_in_attention(n):
+    assert cost.path_lengths(n, "rnn")[0] == n - 1
+    assert cost.path_lengths(n, "attention")[0] == min(1, n - 1)
+
+
+def test_path_lengths_rejects_an_unknown_architecture():
+    with pytest.raises(ValueError, match="architecture must be"):
+        cost.path_lengths(4, "cnn")
