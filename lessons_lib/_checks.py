@@ -77,7 +77,7 @@ def as_bool_mask(mask, target_shape: tuple[int, ...], *, name: str = "mask") -> 
     arr = np.asarray(mask)
     if arr.dtype != np.bool_:
         raise TypeError(
-            f"{name} must be a boolean array (True = may attend), got dtype {arr.dtype}; "
+            f"{name} must be a boolean array (True = may attend), got dtype {arr.dtype} (shape {arr.shape}); "
             "use mask.astype(bool) if you meant 0/1"
         )
     n_q, n_k = target_shape[-2:]

@@ -31,7 +31,7 @@ def softmax(x, axis=-1):
     if np.isposinf(x).any():
         raise ValueError(f"x contains +inf (shape {x.shape}); softmax is undefined there")
     if x.ndim == 0:
-        raise ValueError("x must have at least one dimension, got a scalar")
+        raise ValueError("x must have at least one dimension, got a scalar (shape ())")
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise TypeError(f"axis must be an integer, got {type(axis).__name__}")
     if not -x.ndim <= axis < x.ndim:
@@ -46,7 +46,8 @@ def softmax(x, axis=-1):
             f"a slice of x along axis {axis} is entirely -inf (first at index {where} of shape {x.shape}): "
             "softmax has nothing to normalise"
         )
-    e = np.exp(x - x_max)
+    with np.errstate(over="ignore"):  # finite - max can only overflow towards -inf, whose exp is exactly 0
+        e = np.exp(x - x_max)
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
@@ -88,6 +89,8 @@ def soft_lookup(query, keys, values, scale=1.0):
     if values.ndim not in (1, 2):
         raise ValueError(f"values must have shape (n,) or (n, d_v), got shape {values.shape}")
     check_nonempty("keys", keys, {0: "n (number of keys)", 1: "d"})
+    if values.ndim == 2:
+        check_nonempty("values", values, {1: "d_v (feature)"})
     if keys.shape[1] != query.shape[0]:
         raise ValueError(f"query has d={query.shape[0]} but keys have d={keys.shape[1]}: shapes {query.shape} and {keys.shape}")
     if values.shape[0] != keys.shape[0]:
@@ -169,17 +172,49 @@ def _combined_mask(mask, causal, scores_shape):
     return allowed
 
 
-def _check_rows_not_empty(allowed, scores_shape):
-    """A query row whose every key is masked has no softmax: refuse it clearly."""
+def _check_rows_not_empty(allowed, scores_shape, mask_shape=None, causal=False):
+    """A query row whose every key is masked has no softmax: refuse it clearly.
+
+    ``mask_shape`` (the caller's mask, if any) and ``causal`` only make the message name the culprit.
+    """
     if allowed is None:
         return
     row_ok = np.broadcast_to(allowed, np.broadcast_shapes(allowed.shape, scores_shape)).any(axis=-1)
     if not row_ok.all():
         idx = tuple(int(i) for i in np.argwhere(~row_ok)[0])
+        n_q, n_k = scores_shape[-2:]
+        culprits = []
+        if mask_shape is not None:
+            culprits.append(f"the mask of shape {tuple(mask_shape)}")
+        if causal:
+            culprits.append(f"causal=True (n_q={n_q}, n_k={n_k})")
+        by = f" by {' combined with '.join(culprits)}" if culprits else ""
+        hint = (
+            f" With causal=True and n_q > n_k, the first n_q - n_k = {n_q - n_k} queries see no key."
+            if causal and n_q > n_k
+            else ""
+        )
         raise ValueError(
-            f"every key is masked for query position {idx[-1]} (index {idx} of the scores' leading axes "
+            f"every key is masked{by} for query position {idx[-1]} (index {idx} of the scores' leading axes "
             f"and query axis, scores shape {tuple(scores_shape)}): that row has no softmax. "
-            "Check the mask (True = may attend) or drop that query."
+            f"Check the mask (True = may attend) or drop that query.{hint}"
+        )
+
+
+def _check_scores_finite(scores, allowed, q, k):
+    """Finite q and k can still overflow in q·kᵀ: refuse that instead of returning NaN."""
+    if np.isfinite(scores).all():
+        return
+    bad = ~np.isfinite(scores)
+    if allowed is not None:
+        bad &= allowed
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"the scores q·kᵀ·scale overflow {scores.dtype} (first at index {idx} of scores shape {scores.shape}); "
+            f"q has shape {q.shape} and max |q| = {float(np.max(np.abs(q))):.3g}, "
+            f"k has shape {k.shape} and max |k| = {float(np.max(np.abs(k))):.3g}: rescale them"
+            + (" or use float64" if scores.dtype != np.float64 else "")
         )
 
 
@@ -197,13 +232,15 @@ def scaled_dot_product_attention(q, k, v, mask=None, scale=None, causal=False):
     scale = check_scale(scale, 1.0 / math.sqrt(d_k))
     scores_shape = batch + (n_q, n_k)
     allowed = _combined_mask(mask, causal, scores_shape)
-    _check_rows_not_empty(allowed, scores_shape)
+    _check_rows_not_empty(allowed, scores_shape, None if mask is None else np.shape(mask), causal)
 
-    scores = np.matmul(q, np.swapaxes(k, -1, -2))
-    full_shape = scores_shape if allowed is None else np.broadcast_shapes(scores_shape, allowed.shape)
-    if scores.shape != full_shape:  # v or the mask carries batch axes that q and k do not
-        scores = np.array(np.broadcast_to(scores, full_shape))
-    scores *= scores.dtype.type(scale)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below, by name
+        scores = np.matmul(q, np.swapaxes(k, -1, -2))
+        full_shape = scores_shape if allowed is None else np.broadcast_shapes(scores_shape, allowed.shape)
+        if scores.shape != full_shape:  # v or the mask carries batch axes that q and k do not
+            scores = np.array(np.broadcast_to(scores, full_shape))
+        scores *= scores.dtype.type(scale)
+    _check_scores_finite(scores, allowed, q, k)
     if allowed is not None:
         np.copyto(scores, -np.inf, where=~allowed)
     # In-place softmax: the weights matrix is the only n_q × n_k array kept.

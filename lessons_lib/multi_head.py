@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import as_bool_mask, as_float_array, check_bool, check_positive_int
-from .attention import scaled_dot_product_attention
+from .attention import _check_rows_not_empty, _combined_mask, scaled_dot_product_attention
 
 __all__ = ["init_multi_head_params", "multi_head_attention", "split_heads", "merge_heads"]
 
@@ -95,6 +95,12 @@ def multi_head_attention(x, params, num_heads, mask=None, causal=False, kv=None)
     for name, arr in (("x", x), ("kv", kv_arr)):
         if arr.shape[-2] == 0 or arr.shape[-1] == 0:
             raise ValueError(f"{name} is empty: shape {arr.shape}")
+    try:
+        lead = np.broadcast_shapes(x.shape[:-2], kv_arr.shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"the leading (batch) axes of x {x.shape} and kv {kv_arr.shape} do not broadcast"
+        ) from None
     num_heads = check_positive_int("num_heads", num_heads)
     if d_model % num_heads != 0:
         raise ValueError(f"num_heads={num_heads} must divide d_model={d_model} (x has shape {x.shape})")
@@ -106,13 +112,18 @@ def multi_head_attention(x, params, num_heads, mask=None, causal=False, kv=None)
     head_mask = None
     if mask is not None:
         mask_arr = np.asarray(mask)
-        lead_q = x.shape[:-2]
-        if mask_arr.ndim > len(lead_q) + 2:
+        if mask_arr.ndim > len(lead) + 2:
             # Already has a head axis: (..., num_heads, n_q, n_k).
-            head_mask = as_bool_mask(mask_arr, lead_q + (num_heads, n_q, n_k))
+            head_mask = as_bool_mask(mask_arr, lead + (num_heads, n_q, n_k))
         else:
-            shared = as_bool_mask(mask_arr, lead_q + (n_q, n_k))
+            shared = as_bool_mask(mask_arr, lead + (n_q, n_k))
             head_mask = shared[..., None, :, :] if shared.ndim >= 2 else shared
+    if head_mask is not None or (causal and n_q > n_k):
+        # Checked here, against the caller's mask, so the message shows the shape they passed.
+        allowed = _combined_mask(head_mask, causal, lead + (num_heads, n_q, n_k))
+        _check_rows_not_empty(
+            allowed, lead + (num_heads, n_q, n_k), None if mask is None else np.shape(mask), causal
+        )
 
     q = split_heads(_project(x, p["W_q"], p["b_q"], dtype), num_heads)
     k = split_heads(_project(kv_arr, p["W_k"], p["b_k"], dtype), num_heads)
