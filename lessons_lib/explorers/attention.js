@@ -1,6 +1,6 @@
 // AttentionExplorer front-end: pick a query token, follow scores → scale → mask → softmax → weighted sum.
 import { attentionRow, attentionWeights, maskMatrix } from "./math.js";
-import { Heatmap, el, exact, fmt, fmtVector, stateJSON, tokenPicker } from "./ui.js";
+import { Heatmap, el, exact, weightLegend, fmt, fmtVector, stateJSON, tokenPicker } from "./ui.js";
 
 const LOG_RANGE = 2; // the scale slider spans default × 10^-2 … default × 10^2
 const MODES = [
@@ -146,7 +146,7 @@ function render({ model, el: host }) {
     label: "Attention weights of every query (rows) over every key (columns). Arrow keys move; Enter masks or unmasks a cell.",
     rowLabels: tokens,
     colLabels: tokens,
-    maxSize: Math.min(420, Math.max(240, 26 * n)),
+    maxSize: Math.min(440, Math.max(240, 34 * n)),
     describe: (i, j) => {
       const w = weights?.[i];
       if (!w) return `query ${tokens[i]} (row ${i}): every key is masked, no softmax`;
@@ -183,6 +183,7 @@ function render({ model, el: host }) {
         "figure",
         { class: "lx-panel lx-figure" },
         heatmap.element,
+        weightLegend(),
         el("figcaption", { class: "lx-help" }, "All weights: one row per query, one column per key. Click a cell to mask it."),
       ),
     ),

@@ -1,6 +1,6 @@
 // HeadsExplorer front-end: every head's weights as small multiples; click one to enlarge it.
 import { argmax, entropy } from "./math.js";
-import { Heatmap, cividis, el, exact, fmt, stateJSON, tokenPicker } from "./ui.js";
+import { Heatmap, el, weightColour, weightLegend, exact, fmt, stateJSON, tokenPicker } from "./ui.js";
 
 const THUMB = 84; // small-multiple side, CSS pixels
 
@@ -15,7 +15,7 @@ function paintThumb(canvas, matrix) {
   const image = ctx.createImageData(n, n);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
-      const [r, g, b] = cividis(matrix[i][j]);
+      const [r, g, b] = weightColour(matrix[i][j]);
       const o = 4 * (i * n + j);
       image.data[o] = r;
       image.data[o + 1] = g;
@@ -77,7 +77,7 @@ function render({ model, el: host }) {
     label: "Enlarged head: weights of every query (rows) over every key (columns). Arrow keys move; Enter makes the row's token the query.",
     rowLabels: tokens,
     colLabels: tokens,
-    maxSize: Math.min(440, Math.max(260, 28 * n)),
+    maxSize: Math.min(440, Math.max(260, 34 * n)),
     describe: (i, j) => `${tokens[i]} → ${tokens[j]}: weight ${exact(current[i][j])}`,
     onActivate: (i) => set({ query_index: i }),
   });
@@ -119,7 +119,7 @@ function render({ model, el: host }) {
     el(
       "div",
       { class: "lx-main" },
-      el("figure", { class: "lx-panel lx-figure" }, bigTitle, heatmap.element),
+      el("figure", { class: "lx-panel lx-figure" }, bigTitle, heatmap.element, weightLegend()),
       el("div", { class: "lx-panel" }, rowScroll),
     ),
   );

@@ -1,6 +1,6 @@
 // OnlineSoftmaxExplorer front-end: process key blocks one at a time; the running answer meets the exact one.
 import { onlineSoftmax } from "./math.js";
-import { cividis, el, exact, fmt, fmtVector, liveRegion, rgb, stateJSON, textOn } from "./ui.js";
+import { el, weightColour, exact, fmt, fmtVector, liveRegion, rgb, stateJSON, textOn } from "./ui.js";
 
 function render({ model, el: host }) {
   const q = model.get("q");
@@ -20,10 +20,10 @@ function render({ model, el: host }) {
     model.save_changes();
   };
   const button = (text, label, onclick) => el("button", { type: "button", class: "lx-button", "aria-label": label, onclick }, text);
-  const first = button("⏮ start", "Back to the start (no blocks processed)", () => setStep(0));
-  const back = button("◀ back", "Undo the last block", () => setStep(model.get("step") - 1));
-  const next = button("next block ▶", "Process the next key block", () => setStep(model.get("step") + 1));
-  const last = button("end ⏭", "Process every block", () => setStep(blocks));
+  const first = button("« start", "Back to the start (no blocks processed)", () => setStep(0));
+  const back = button("‹ back", "Undo the last block", () => setStep(model.get("step") - 1));
+  const next = button("next block ›", "Process the next key block", () => setStep(model.get("step") + 1));
+  const last = button("end »", "Process every block", () => setStep(blocks));
   const slider = el("input", {
     type: "range",
     id: `${uid}-step`,
@@ -92,7 +92,7 @@ function render({ model, el: host }) {
     el(
       "div",
       { class: "lx-main" },
-      el("div", { class: "lx-panel lx-scroll-x" }, table),
+      el("div", { class: "lx-panel lx-scroll-x", tabindex: 0, role: "region", "aria-label": "Online softmax, block by block" }, table),
       el(
         "dl",
         { class: "lx-panel lx-compare" },
@@ -132,7 +132,7 @@ function render({ model, el: host }) {
     });
     keyCells.forEach((cell, j) => {
       const seen = state !== null && j < state.end;
-      const colour = cividis(exactWeights[j] / Math.max(...exactWeights));
+      const colour = weightColour(exactWeights[j]);
       cell.style.background = seen ? rgb(colour) : "";
       cell.style.color = seen ? textOn(colour) : "";
       cell.classList.toggle("lx-seen", seen);

@@ -1,9 +1,9 @@
 // SoftLookupExplorer front-end: drag a query among 2-D keys; weights and output update live.
 import { softLookup } from "./math.js";
-import { cividis, el, exact, fmt, fmtVector, liveRegion, rgb, stateJSON } from "./ui.js";
+import { el, weightColour, exact, fmt, fmtVector, liveRegion, rgb, stateJSON } from "./ui.js";
 
-const SIZE = 300; // the plot's side, in CSS pixels
-const PAD = 28;
+const SIZE = 320; // the plot's side, in CSS pixels
+const PAD = 36;
 
 function bounds(points) {
   const xs = points.map((p) => p[0]);
@@ -62,15 +62,30 @@ function render({ model, el: host }) {
   );
   svg.append(axes, ...links, ...keyMarks, queryMark);
 
+  const [xName, yName] = model.get("axis_labels");
   function drawAxes() {
     axes.replaceChildren();
     const [ox, oy] = toPx([0, 0]);
+    const raw = view.span / 5;
+    const step = [0.1, 0.2, 0.25, 0.5, 1, 2, 2.5, 5, 10, 20, 50, 100].find((s) => s >= raw) || raw;
+    const ticks = [];
+    for (let t = Math.ceil(view.x0 / step) * step; t <= view.x0 + view.span + 1e-9; t += step) {
+      const [x] = toPx([t, 0]);
+      ticks.push(el("svg:line", { x1: x, x2: x, y1: SIZE - PAD, y2: SIZE - PAD + 4, class: "lx-axis-tick" }));
+      ticks.push(el("svg:text", { x, y: SIZE - PAD + 14, "text-anchor": "middle", class: "lx-ticklabel" }, fmt(t, step < 1 ? 1 : 0)));
+    }
+    for (let t = Math.ceil(view.y0 / step) * step; t <= view.y0 + view.span + 1e-9; t += step) {
+      const [, y] = toPx([0, t]);
+      ticks.push(el("svg:line", { x1: PAD - 4, x2: PAD, y1: y, y2: y, class: "lx-axis-tick" }));
+      ticks.push(el("svg:text", { x: PAD - 6, y: y + 3, "text-anchor": "end", class: "lx-ticklabel" }, fmt(t, step < 1 ? 1 : 0)));
+    }
     axes.append(
       el("svg:rect", { x: PAD, y: PAD, width: SIZE - 2 * PAD, height: SIZE - 2 * PAD, class: "lx-frame" }),
       el("svg:line", { x1: PAD, x2: SIZE - PAD, y1: oy, y2: oy, class: "lx-axis" }),
       el("svg:line", { x1: ox, x2: ox, y1: PAD, y2: SIZE - PAD, class: "lx-axis" }),
-      el("svg:text", { x: SIZE - PAD, y: SIZE - 8, "text-anchor": "end", class: "lx-ticklabel" }, `x: ${fmt(view.x0, 1)} … ${fmt(view.x0 + view.span, 1)}`),
-      el("svg:text", { x: 4, y: 14, class: "lx-ticklabel" }, `y: ${fmt(view.y0, 1)} … ${fmt(view.y0 + view.span, 1)}`),
+      ...ticks,
+      el("svg:text", { x: SIZE - PAD, y: SIZE - 4, "text-anchor": "end", class: "lx-axislabel" }, `${xName} →`),
+      el("svg:text", { x: PAD, y: PAD - 8, "text-anchor": "start", class: "lx-axislabel" }, `↑ ${yName}`),
     );
     keys.forEach((key, j) => {
       const [x, y] = toPx(key);
@@ -110,7 +125,7 @@ function render({ model, el: host }) {
       type: "number",
       class: "lx-number",
       step: 0.1,
-      "aria-label": `Query ${name} coordinate`,
+      "aria-label": `Query coordinate: ${name}`,
       onchange: (event) => {
         const query = model.get("query").slice();
         const value = Number(event.target.value);
@@ -120,8 +135,8 @@ function render({ model, el: host }) {
         }
       },
     });
-  const xInput = coordinate(0, "x");
-  const yInput = coordinate(1, "y");
+  const xInput = coordinate(0, xName);
+  const yInput = coordinate(1, yName);
   const scaleInput = el("input", {
     type: "range",
     id: `${uid}-scale`,
@@ -194,7 +209,7 @@ function render({ model, el: host }) {
         el(
           "div",
           { class: "lx-controls" },
-          el("div", { class: "lx-control" }, el("span", { class: "lx-label" }, "Query"), "x ", xInput, " y ", yInput),
+          el("div", { class: "lx-control" }, el("span", { class: "lx-label" }, "Query"), `${xName} `, xInput, ` ${yName} `, yInput),
           el("div", { class: "lx-control" }, el("label", { for: `${uid}-scale` }, "Scale"), scaleInput, scaleText),
         ),
         table,
@@ -220,7 +235,7 @@ function render({ model, el: host }) {
       const [kx, ky] = toPx(keys[j]);
       Object.entries({ x1: px, y1: py, x2: kx, y2: ky }).forEach(([a, b]) => links[j].setAttribute(a, b));
       links[j].setAttribute("stroke-width", String(0.5 + 7 * w));
-      keyMarks[j].querySelector("circle").setAttribute("fill", rgb(cividis(w)));
+      keyMarks[j].querySelector("circle").setAttribute("fill", rgb(weightColour(w)));
       const r = weightRows[j];
       r.bar.style.width = `${100 * w}%`;
       r.number.textContent = fmt(w, 3);

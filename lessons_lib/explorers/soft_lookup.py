@@ -14,7 +14,8 @@ __all__ = ["SoftLookupExplorer"]
 class SoftLookupExplorer(ExplorerBase):
     """Soft lookup of a draggable 2-D query: weights = softmax(scale · keys @ query), output = weights @ values.
 
-    keys: (n, 2); values: (n,) or (n, d_v); labels: n strings; query: (x, y); scale >= 0.
+    keys: (n, 2); values: (n,) or (n, d_v); labels: n strings; query: (x, y); scale >= 0;
+    ``axis_labels`` names the two key coordinates on the plot.
     Synced traits, readable and settable from Python: ``query`` ([x, y]) and ``scale``.
     The front-end computes the lookup in JavaScript (``math.js: softLookup``), so it stays live in
     the static book; :meth:`lookup` computes the same thing with numpy.
@@ -27,9 +28,11 @@ class SoftLookupExplorer(ExplorerBase):
     labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
     query = traitlets.List(traitlets.Float(), minlen=2, maxlen=2).tag(sync=True)
     scale = traitlets.Float(1.0).tag(sync=True)
+    axis_labels = traitlets.List(traitlets.Unicode(), minlen=2, maxlen=2).tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, keys, values, labels, query=(0.0, 0.0), scale=1.0, *, title="", **kwargs):
+    def __init__(self, keys, values, labels, query=(0.0, 0.0), scale=1.0, *, axis_labels=("x", "y"), title="",
+                 **kwargs):
         keys = as_matrix("keys", keys)
         if keys.shape[1] != 2:
             raise ExplorerValueError(f"keys must be 2-D points, shape (n, 2), so they can be drawn; got shape {keys.shape}")
@@ -42,12 +45,14 @@ class SoftLookupExplorer(ExplorerBase):
         labels = as_labels("labels", labels, n, what="keys")
         query = as_vector("query", query, size=2)
         scale = as_scale(scale, default=1.0, allow_zero=True)
+        axis_labels = as_labels("axis_labels", axis_labels, 2, what="axes")
         super().__init__(
             key_vectors=as_lists(keys),
             value_vectors=as_lists(values),
             labels=labels,
             query=[float(x) for x in query],
             scale=scale,
+            axis_labels=axis_labels,
             title=str(title),
             **kwargs,
         )

@@ -25,8 +25,8 @@ export function fmt(x, digits = 3) {
   if (x === -Infinity) return "−∞";
   if (x === Infinity) return "∞";
   const a = Math.abs(x);
-  if (a !== 0 && (a >= 1e5 || a < Math.pow(10, -digits) / 2)) return x.toExponential(2).replace("-", "−");
-  return x.toFixed(digits).replace("-", "−");
+  if (a !== 0 && (a >= 1e5 || a < Math.pow(10, -digits) / 2)) return x.toExponential(2).replaceAll("-", "−");
+  return x.toFixed(digits).replaceAll("-", "−");
 }
 
 /** The exact value, as JavaScript prints it (shortest string that round-trips): for titles and data attributes. */
@@ -55,6 +55,31 @@ const CIVIDIS_HEX =
 const CIVIDIS = [];
 for (let i = 0; i < CIVIDIS_HEX.length; i += 6) {
   CIVIDIS.push([0, 2, 4].map((o) => parseInt(CIVIDIS_HEX.slice(i + o, i + o + 2), 16)));
+}
+
+/** Colour of an attention weight w in [0, 1]: cividis of √w, so that small weights are still told apart. */
+export function weightColour(w) {
+  return cividis(Math.sqrt(Math.max(0, w)));
+}
+
+/** A colour legend for weightColour: a gradient with ticks at 0, 0.05, 0.25, 0.5, 1. */
+export function weightLegend() {
+  const width = 180;
+  const canvas = el("canvas", { class: "lx-legend-bar", width, height: 10, "aria-hidden": "true" });
+  const ctx = canvas.getContext("2d");
+  for (let x = 0; x < width; x++) {
+    ctx.fillStyle = rgb(cividis(x / (width - 1)));
+    ctx.fillRect(x, 0, 1, 10);
+  }
+  const ticks = [0, 0.05, 0.25, 0.5, 1].map((w) =>
+    el("span", { class: "lx-legend-tick", style: `left:${(Math.sqrt(w) * 100).toFixed(1)}%` }, String(w)),
+  );
+  return el(
+    "div",
+    { class: "lx-legend" },
+    el("span", { class: "lx-legend-title" }, "weight"),
+    el("span", { class: "lx-legend-scale" }, canvas, el("span", { class: "lx-legend-ticks" }, ticks)),
+  );
 }
 
 /** Cividis colour of t in [0, 1] as [r, g, b]. */
@@ -207,7 +232,7 @@ export class Heatmap {
           }
           continue;
         }
-        const colour = cividis(row[j]);
+        const colour = weightColour(row[j]);
         ctx.fillStyle = rgb(colour);
         ctx.fillRect(x, y, g.cell, g.cell);
         if (showNumbers) {
