@@ -26,7 +26,7 @@ class SoftLookupExplorer(ExplorerBase):
     key_vectors = traitlets.List().tag(sync=True)  # (n, 2); not "keys": Widget.keys lists the synced traits
     value_vectors = traitlets.List().tag(sync=True)  # (n, d_v)
     labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    query = traitlets.List(traitlets.Float(), minlen=2, maxlen=2).tag(sync=True)
+    query = traitlets.List(traitlets.Float()).tag(sync=True)  # [x, y], checked by _check_query
     scale = traitlets.Float(1.0).tag(sync=True)
     axis_labels = traitlets.List(traitlets.Unicode(), minlen=2, maxlen=2).tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
