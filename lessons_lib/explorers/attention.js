@@ -242,6 +242,8 @@ function render({ model, el: host }) {
       query_index: i,
       scale,
       mask_mode: mode,
+      padding_length: paddingLength,
+      masked_cells: model.get("masked_cells"),
       scores: row.scores,
       scaled: row.scaled,
       masked: row.masked,

@@ -230,7 +230,6 @@ function render({ model, el: host }) {
     const result = softLookup(query, keys, values, scale);
     const [px, py] = toPx(query);
     queryMark.setAttribute("transform", `translate(${px},${py})`);
-    svg.setAttribute("aria-valuetext", `query at (${fmt(qx, 2)}, ${fmt(qy, 2)})`);
     result.weights.forEach((w, j) => {
       const [kx, ky] = toPx(keys[j]);
       Object.entries({ x1: px, y1: py, x2: kx, y2: ky }).forEach(([a, b]) => links[j].setAttribute(a, b));

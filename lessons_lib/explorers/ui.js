@@ -206,6 +206,7 @@ export class Heatmap {
       canvas.style.width = `${g.width}px`;
       canvas.style.height = `${g.height}px`;
     }
+    canvas.dataset.geometry = JSON.stringify({ left: g.left, top: g.top, cell: g.cell, rows: g.n, cols: g.m });
     const ctx = canvas.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, g.width, g.height);

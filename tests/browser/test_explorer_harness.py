@@ -1,0 +1,117 @@
+"""Every explorer, in a static widget page built here from Python (no kernel), driven in Chromium.
+
+The page is what ipywidgets' embedding writes (the same require.js, html-manager 1.0.6 and anywidget
+front-end the book loads), so each explorer is tested whatever the chapters currently embed; the
+book's own pages are tested in test_book_pages.py. Long inputs (64 tokens, 12 heads) are included.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import axe_violations, new_context, new_probe, page_explorers, screenshot, serve, wait_for_explorers
+from explorer_checks import CHECKS
+
+import lessons_lib as ll
+from lessons_lib.explorers import AttentionExplorer, HeadsExplorer, OnlineSoftmaxExplorer, SoftLookupExplorer
+
+BOOK_EMBED_URL = "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@1.0.6/dist/embed-amd.js"
+
+
+def small_explorers():
+    rng = np.random.default_rng(3)
+    tokens = "the cat sat on the warm mat today".split()
+    n = len(tokens)
+    return [
+        SoftLookupExplorer([[0.9, 0.0], [1.0, 0.1], [0.1, 1.0]], [[1, 0], [0, 1], [0.5, 0.5]], ["cat", "dog", "car"],
+                           query=(1.0, 0.0), axis_labels=("is a pet", "has wheels")),
+        AttentionExplorer(tokens, rng.normal(size=(n, 4)), rng.normal(size=(n, 4)), rng.normal(size=(n, 3)), query_index=2),
+        HeadsExplorer(tokens, ll.softmax(rng.normal(size=(2, 3, n, n)) * 2), layer_labels=["layer 1", "layer 2"]),
+        OnlineSoftmaxExplorer(rng.normal(size=4), rng.normal(size=(10, 4)) * 2, rng.normal(size=(10, 3)), block_size=3),
+    ]
+
+
+def long_explorers():
+    rng = np.random.default_rng(4)
+    tokens64 = [f"w{i}" for i in range(64)]
+    tokens16 = [f"t{i}" for i in range(16)]
+    return [
+        AttentionExplorer(tokens64, rng.normal(size=(64, 16)), rng.normal(size=(64, 16)), rng.normal(size=(64, 8))),
+        HeadsExplorer(tokens64, ll.softmax(rng.normal(size=(12, 64, 64)) * 3)),
+        HeadsExplorer(tokens16, ll.softmax(rng.normal(size=(6, 12, 16, 16)) * 3)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def harness(browser, tmp_path_factory):
+    """Two static pages (small and long inputs), each loaded once; the tests share them."""
+    from ipywidgets.embed import embed_minimal_html
+
+    directory = tmp_path_factory.mktemp("harness")
+    pages = {"small": small_explorers(), "long": long_explorers()}
+    for name, views in pages.items():
+        embed_minimal_html(directory / f"{name}.html", views=views, title=f"explorers: {name}", embed_url=BOOK_EMBED_URL,
+                           drop_defaults=False)
+    url, server = serve(directory)
+    loaded = {}
+    context = new_context(browser, url)
+    for name, views in pages.items():
+        probe = new_probe(context, f"{url}{name}.html")
+        wait_for_explorers(probe.page, len(views))
+        html = (directory / f"{name}.html").read_text()
+        loaded[name] = (probe, page_explorers(html))
+    yield loaded
+    context.close()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("kind", list(CHECKS))
+def test_explorer_responds_and_matches_numpy(harness, kind):
+    probe, explorers = harness["small"]
+    probe.page.bring_to_front()  # a background tab gets no animation frames: Playwright would crawl
+    index = [e["kind"] for e in explorers].index(kind)
+    root = probe.page.locator(".lx-root[data-explorer]").nth(index)
+    screenshot(probe.page, root, f"harness-{kind}.png")
+    CHECKS[kind](probe.page, root, explorers[index]["state"])
+    assert probe.problems() == []
+
+
+def test_small_page_has_no_serious_accessibility_violations(harness):
+    probe, _ = harness["small"]
+    probe.page.bring_to_front()
+    violations = axe_violations(probe.page)
+    assert not violations, json.dumps(violations, indent=1, ensure_ascii=False)
+
+
+def test_long_inputs_stay_usable(harness):
+    """64 tokens, 64 tokens × 12 heads, 6 layers × 12 heads: they render inside the page, respond, show numbers."""
+    probe, explorers = harness["long"]
+    probe.page.bring_to_front()
+    page = probe.page
+    roots = page.locator(".lx-root[data-explorer]")
+    assert roots.count() == 3
+    viewport = page.viewport_size["width"]
+    for i, explorer in enumerate(explorers):
+        root = roots.nth(i)
+        box = root.bounding_box()
+        assert box["width"] <= viewport, f"{explorer['kind']} is wider than the window"
+        screenshot(page, root, f"harness-long-{i}-{explorer['kind']}.png")
+    attention, heads64, heads_layers = (roots.nth(i) for i in range(3))
+    attention.locator("button.lx-token").nth(63).click()
+    state = json.loads(attention.get_attribute("data-state"))
+    data = explorers[0]["state"]
+    expected = ll.scaled_dot_product_attention(np.array(data["q"]), np.array(data["k"]), np.array(data["v"]))[1][63]
+    np.testing.assert_allclose(state["weights"], expected, rtol=1e-9, atol=1e-12)
+    heads64.locator("button.lx-thumb").nth(11).click()
+    assert json.loads(heads64.get_attribute("data-state"))["selected_head"] == 11
+    heads_layers.locator("select.lx-select").select_option("5")
+    heads_layers.locator("button.lx-thumb").nth(7).click()
+    state = json.loads(heads_layers.get_attribute("data-state"))
+    assert (state["layer"], state["selected_head"]) == (5, 7)
+    np.testing.assert_array_equal(state["weights"], np.array(explorers[2]["state"]["weights"])[5, 7, state["query_index"]])
+    assert probe.problems() == []
+    violations = axe_violations(page)
+    assert not violations, json.dumps(violations, indent=1, ensure_ascii=False)
