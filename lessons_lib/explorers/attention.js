@@ -1,6 +1,6 @@
 // AttentionExplorer front-end: pick a query token, follow scores → scale → mask → softmax → weighted sum.
 import { attentionRow, attentionWeights, maskMatrix } from "./math.js";
-import { Heatmap, el, exact, weightLegend, fmt, fmtVector, stateJSON, tokenPicker } from "./ui.js";
+import { Heatmap, el, exact, exactTitlesOnHover, weightLegend, fmt, fmtVector, stateJSON, tokenPicker } from "./ui.js";
 
 const LOG_RANGE = 2; // the scale slider spans default × 10^-2 … default × 10^2
 const MODES = [
@@ -189,6 +189,7 @@ function render({ model, el: host }) {
     ),
   );
   host.append(root);
+  exactTitlesOnHover(table);
 
   function update() {
     const i = model.get("query_index");
@@ -214,14 +215,12 @@ function render({ model, el: host }) {
       const w = row.weights ? row.weights[j] : null;
       const put = (cell, x) => {
         cell.textContent = fmt(x, 3);
-        cell.title = exact(x);
         cell.dataset.value = exact(x);
       };
       put(r.cells.score, row.scores[j]);
       put(r.cells.scaled, row.scaled[j]);
       put(r.cells.masked, row.masked[j]);
       r.number.textContent = fmt(w, 3);
-      r.cells.weight.title = exact(w);
       r.cells.weight.dataset.value = exact(w);
       r.bar.style.width = `${100 * (w ?? 0)}%`;
       r.tr.classList.toggle("lx-masked", !allowed[i][j]);

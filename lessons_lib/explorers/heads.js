@@ -1,6 +1,6 @@
 // HeadsExplorer front-end: every head's weights as small multiples; click one to enlarge it.
 import { argmax, entropy } from "./math.js";
-import { Heatmap, el, weightColour, weightLegend, exact, fmt, stateJSON, tokenPicker } from "./ui.js";
+import { Heatmap, el, exact, exactTitlesOnHover, fmt, stateJSON, tokenPicker, weightColour, weightLegend } from "./ui.js";
 
 const THUMB = 84; // small-multiple side, CSS pixels
 
@@ -124,6 +124,7 @@ function render({ model, el: host }) {
     ),
   );
   host.append(root);
+  exactTitlesOnHover(rowTable);
 
   let paintedLayer = -1;
   function update() {
@@ -150,7 +151,6 @@ function render({ model, el: host }) {
     rowRows.forEach((r, j) => {
       r.bar.style.width = `${100 * row[j]}%`;
       r.number.textContent = fmt(row[j], 3);
-      r.weight.title = exact(row[j]);
       r.weight.dataset.value = exact(row[j]);
       r.tr.classList.toggle("lx-top", j === top);
     });

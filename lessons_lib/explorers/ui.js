@@ -94,6 +94,9 @@ export function rgb([r, g, b]) {
   return `rgb(${r},${g},${b})`;
 }
 
+const LABEL_FONT = "11px system-ui, -apple-system, 'Segoe UI', sans-serif";
+const HIDDEN_RGB = [230, 230, 230]; // masked cells: light grey with a diagonal stroke
+
 /** Black or white, whichever reads better on the colour. */
 export function textOn([r, g, b]) {
   return 0.299 * r + 0.587 * g + 0.114 * b > 140 ? "#000" : "#fff";
@@ -143,6 +146,14 @@ export function tokenPicker(tokens, label, onSelect) {
   };
 }
 
+/** Hovering any element with data-value inside `container` shows that exact value as its tooltip (set lazily: cheaper than a title per cell on every update). */
+export function exactTitlesOnHover(container) {
+  container.addEventListener("mouseover", (event) => {
+    const cell = event.target.closest?.("[data-value]");
+    if (cell && container.contains(cell)) cell.title = cell.dataset.value === "none" ? "no value" : cell.dataset.value;
+  });
+}
+
 /** A visually hidden live region that reads changes aloud to screen readers. */
 export function liveRegion() {
   return el("div", { class: "lx-sr-only", "aria-live": "polite", role: "status" });
@@ -177,24 +188,23 @@ export class Heatmap {
   }
 
   _geometry() {
+    // Labels never change, so the layout is measured once.
+    if (this._g) return this._g;
     const n = this.rowLabels.length;
     const m = this.colLabels.length;
-    const ctx = this.canvas.getContext("2d");
-    ctx.font = this._labelFont();
+    const ctx = document.createElement("canvas").getContext("2d");
+    ctx.font = LABEL_FONT;
     const longest = (labels) => Math.max(...labels.map((s) => ctx.measureText(s).width));
     let cell = Math.floor(this.maxSize / Math.max(n, m));
     cell = Math.max(4, Math.min(44, cell));
     const showLabels = cell >= 9;
     const left = showLabels ? Math.min(100, Math.ceil(longest(this.rowLabels)) + 8) : 4;
     const top = showLabels ? Math.min(100, Math.ceil(longest(this.colLabels)) + 8) : 4;
-    return { n, m, cell, left, top, showLabels, width: left + m * cell + 2, height: top + n * cell + 2 };
+    this._g = { n, m, cell, left, top, showLabels, width: left + m * cell + 2, height: top + n * cell + 2 };
+    return this._g;
   }
 
-  _labelFont() {
-    return "11px system-ui, -apple-system, 'Segoe UI', sans-serif";
-  }
-
-  /** Draw {matrix, hidden, highlightRow, highlightCol}. */
+  /** Draw {matrix, hidden, highlightRow}: cells through one ImageData (one pixel per cell, scaled up). */
   draw(data) {
     this.data = data;
     const g = (this.geometry = this._geometry());
@@ -205,65 +215,61 @@ export class Heatmap {
       canvas.height = Math.round(g.height * dpr);
       canvas.style.width = `${g.width}px`;
       canvas.style.height = `${g.height}px`;
+      canvas.dataset.geometry = JSON.stringify({ left: g.left, top: g.top, cell: g.cell, rows: g.n, cols: g.m });
     }
-    canvas.dataset.geometry = JSON.stringify({ left: g.left, top: g.top, cell: g.cell, rows: g.n, cols: g.m });
     const ctx = canvas.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, g.width, g.height);
-    const fg = getComputedStyle(canvas).color || "#1a1a1a";
     const { matrix, hidden } = data;
-    const showNumbers = g.cell >= 30;
-    const numberFont = `${Math.max(9, Math.min(12, Math.floor(g.cell * 0.3)))}px system-ui, sans-serif`;
+    const isHidden = (i, j) => !matrix[i] || (hidden && hidden[i] && hidden[i][j]);
+
+    if (!this._pixels || this._pixels.width !== g.m || this._pixels.height !== g.n) {
+      this._pixels = document.createElement("canvas");
+      this._pixels.width = g.m;
+      this._pixels.height = g.n;
+      this._image = this._pixels.getContext("2d").createImageData(g.m, g.n);
+    }
+    const px = this._image.data;
     for (let i = 0; i < g.n; i++) {
       const row = matrix[i];
       for (let j = 0; j < g.m; j++) {
-        const x = g.left + j * g.cell;
-        const y = g.top + i * g.cell;
-        const isHidden = (hidden && hidden[i] && hidden[i][j]) || !row;
-        if (isHidden) {
-          ctx.fillStyle = "#e6e6e6";
-          ctx.fillRect(x, y, g.cell, g.cell);
-          if (g.cell >= 8) {
-            ctx.strokeStyle = "#9a9a9a";
-            ctx.lineWidth = 1;
-            ctx.beginPath();
+        const [r, gr, b] = isHidden(i, j) ? HIDDEN_RGB : weightColour(row[j]);
+        const o = 4 * (i * g.m + j);
+        px[o] = r;
+        px[o + 1] = gr;
+        px[o + 2] = b;
+        px[o + 3] = 255;
+      }
+    }
+    this._pixels.getContext("2d").putImageData(this._image, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(this._pixels, g.left, g.top, g.m * g.cell, g.n * g.cell);
+
+    const showNumbers = g.cell >= 30;
+    if (showNumbers || g.cell >= 8) {
+      ctx.font = `${Math.max(9, Math.min(12, Math.floor(g.cell * 0.3)))}px system-ui, sans-serif`;
+      ctx.textAlign = "center";
+      ctx.textBaseline = "middle";
+      ctx.strokeStyle = "#9a9a9a";
+      ctx.lineWidth = 1;
+      for (let i = 0; i < g.n; i++) {
+        for (let j = 0; j < g.m; j++) {
+          const x = g.left + j * g.cell;
+          const y = g.top + i * g.cell;
+          if (isHidden(i, j)) {
+            ctx.beginPath(); // masked: a diagonal stroke, so it reads without colour
             ctx.moveTo(x + 2, y + g.cell - 2);
             ctx.lineTo(x + g.cell - 2, y + 2);
             ctx.stroke();
+          } else if (showNumbers) {
+            const w = matrix[i][j];
+            ctx.fillStyle = textOn(weightColour(w));
+            ctx.fillText(w.toFixed(this.digits), x + g.cell / 2, y + g.cell / 2 + 0.5);
           }
-          continue;
-        }
-        const colour = weightColour(row[j]);
-        ctx.fillStyle = rgb(colour);
-        ctx.fillRect(x, y, g.cell, g.cell);
-        if (showNumbers) {
-          ctx.fillStyle = textOn(colour);
-          ctx.font = numberFont;
-          ctx.textAlign = "center";
-          ctx.textBaseline = "middle";
-          ctx.fillText(row[j].toFixed(this.digits), x + g.cell / 2, y + g.cell / 2 + 0.5);
         }
       }
     }
-    if (g.showLabels) {
-      ctx.fillStyle = fg;
-      ctx.font = this._labelFont();
-      ctx.textBaseline = "middle";
-      ctx.textAlign = "right";
-      this.rowLabels.forEach((label, i) => {
-        ctx.font = i === data.highlightRow ? `bold ${this._labelFont()}` : this._labelFont();
-        ctx.fillText(label, g.left - 5, g.top + (i + 0.5) * g.cell, g.left - 6);
-      });
-      ctx.font = this._labelFont();
-      ctx.textAlign = "left";
-      this.colLabels.forEach((label, j) => {
-        ctx.save();
-        ctx.translate(g.left + (j + 0.5) * g.cell, g.top - 5);
-        ctx.rotate(-Math.PI / 2);
-        ctx.fillText(label, 0, 0, g.top - 6);
-        ctx.restore();
-      });
-    }
+    if (g.showLabels) this._drawLabels(ctx, g, data.highlightRow);
     const outline = (x, y, w, h) => {
       ctx.lineWidth = 3;
       ctx.strokeStyle = "#fff";
@@ -278,6 +284,44 @@ export class Heatmap {
       ctx.setLineDash([3, 2]);
       outline(g.left + j * g.cell + 1, g.top + i * g.cell + 1, g.cell - 2, g.cell - 2);
       ctx.setLineDash([]);
+    }
+  }
+
+  _drawLabels(ctx, g, highlightRow) {
+    // The labels are drawn once into their own canvas and copied; only the query's label is redrawn, in bold.
+    const dpr = window.devicePixelRatio || 1;
+    const colour = getComputedStyle(this.canvas).color || "#1a1a1a";
+    if (!this._labels || this._labelsColour !== colour) {
+      const layer = document.createElement("canvas");
+      layer.width = Math.round(g.width * dpr);
+      layer.height = Math.round(g.height * dpr);
+      const lc = layer.getContext("2d");
+      lc.setTransform(dpr, 0, 0, dpr, 0, 0);
+      lc.fillStyle = colour;
+      lc.font = LABEL_FONT;
+      lc.textBaseline = "middle";
+      lc.textAlign = "right";
+      this.rowLabels.forEach((label, i) => lc.fillText(label, g.left - 5, g.top + (i + 0.5) * g.cell, g.left - 6));
+      lc.textAlign = "left";
+      this.colLabels.forEach((label, j) => {
+        lc.save();
+        lc.translate(g.left + (j + 0.5) * g.cell, g.top - 5);
+        lc.rotate(-Math.PI / 2);
+        lc.fillText(label, 0, 0, g.top - 6);
+        lc.restore();
+      });
+      this._labels = layer;
+      this._labelsColour = colour;
+    }
+    ctx.drawImage(this._labels, 0, 0, g.width, g.height);
+    if (highlightRow != null) {
+      const y = g.top + highlightRow * g.cell;
+      ctx.clearRect(0, y, g.left - 1, g.cell);
+      ctx.fillStyle = colour;
+      ctx.font = `bold ${LABEL_FONT}`;
+      ctx.textBaseline = "middle";
+      ctx.textAlign = "right";
+      ctx.fillText(this.rowLabels[highlightRow], g.left - 5, y + g.cell / 2, g.left - 6);
     }
   }
 

@@ -1,0 +1,129 @@
+"""How long one explorer interaction takes in Chromium: recompute + redraw (target: under 16 ms, one frame).
+
+The explorers are embedded in a static widget page exactly as the book embeds them (require.js,
+html-manager 1.0.6, anywidget; no kernel), served offline from js/node_modules like the browser tests.
+Each interaction is dispatched inside the page and timed there:
+
+- "update": the event handler, the JavaScript maths and the DOM/canvas redraw, plus the forced layout;
+- "frame":  until the next animation frame has been produced (includes style, layout and paint).
+
+Run: .venv/bin/python benchmarks/bench_explorers.py   (needs /usr/bin/chromium and `make js-deps`)
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "browser"))  # reuse the browser tests' offline server and CDN routing
+
+import lessons_lib as ll  # noqa: E402
+from lessons_lib.explorers import AttentionExplorer, HeadsExplorer, OnlineSoftmaxExplorer, SoftLookupExplorer  # noqa: E402
+
+REPEATS = 40
+TARGET_MS = 16.0
+
+# In-page timing: run `action(k)` REPEATS times; for each, time the synchronous update (with a forced
+# layout) and the time until the next animation frame.
+TIMER = """
+async ([selector, index, action, repeats]) => {
+  const root = document.querySelectorAll(selector)[index];
+  const act = new Function("root", "k", action);
+  const update = [], frame = [];
+  for (let k = 0; k < repeats; k++) {
+    await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+    const t0 = performance.now();
+    act(root, k);
+    root.getBoundingClientRect();            // force style + layout now
+    const t1 = performance.now();
+    await new Promise((r) => requestAnimationFrame(() => r()));
+    const t2 = performance.now();
+    update.push(t1 - t0);
+    frame.push(t2 - t0);
+  }
+  return { update, frame };
+}
+"""
+
+CLICK = "const b = root.querySelectorAll('{sel}'); b[(k * 7 + 1) % b.length].click();"
+SLIDER = (
+    "const s = root.querySelector('input.lx-slider'); s.value = String(-2 + 4 * ((k * 0.37) % 1));"
+    "s.dispatchEvent(new Event('input', {bubbles: true}));"
+)
+RADIO = "const r = root.querySelectorAll('input[type=radio]'); r[k % 2 ? 0 : 1].click();"
+LAYER = (
+    "const s = root.querySelector('select.lx-select'); s.value = String(k % s.options.length);"
+    "s.dispatchEvent(new Event('change', {bubbles: true}));"
+)
+KEY = "root.querySelector('svg.lx-plot').dispatchEvent(new KeyboardEvent('keydown', {key: k % 2 ? 'ArrowLeft' : 'ArrowUp', bubbles: true}));"
+STEP = "const b = root.querySelectorAll('button.lx-button'); (k % 4 === 3 ? b[0] : b[2]).click();"
+
+
+def explorers():
+    rng = np.random.default_rng(0)
+    tokens32 = [f"tok{i}" for i in range(32)]
+    tokens64 = [f"w{i}" for i in range(64)]
+    x = rng.normal(size=(32, 64))
+    params = ll.init_multi_head_params(64, 8, seed=0)
+    _, heads_weights = ll.multi_head_attention(x, params, num_heads=8)  # (8, 32, 32)
+    return [
+        ("AttentionExplorer, 32 tokens, d_k = 8", AttentionExplorer(tokens32, rng.normal(size=(32, 8)), rng.normal(size=(32, 8)), rng.normal(size=(32, 8))),
+         [("click a token", CLICK.format(sel="button.lx-token")), ("move the scale slider", SLIDER), ("toggle causal mask", RADIO)]),
+        ("HeadsExplorer, 32 tokens × 8 heads", HeadsExplorer(tokens32, heads_weights),
+         [("click a head", CLICK.format(sel="button.lx-thumb")), ("click a token", CLICK.format(sel="button.lx-token"))]),
+        ("HeadsExplorer, 64 tokens × 12 heads", HeadsExplorer(tokens64, ll.softmax(rng.normal(size=(12, 64, 64)) * 3)),
+         [("click a head", CLICK.format(sel="button.lx-thumb")), ("click a token", CLICK.format(sel="button.lx-token"))]),
+        ("HeadsExplorer, 6 layers × 12 heads × 16", HeadsExplorer(tokens64[:16], ll.softmax(rng.normal(size=(6, 12, 16, 16)) * 3)),
+         [("change layer", LAYER)]),
+        ("AttentionExplorer, 64 tokens, d_k = 16", AttentionExplorer(tokens64, rng.normal(size=(64, 16)), rng.normal(size=(64, 16)), rng.normal(size=(64, 16))),
+         [("click a token", CLICK.format(sel="button.lx-token")), ("move the scale slider", SLIDER)]),
+        ("SoftLookupExplorer, 3 keys", SoftLookupExplorer([[0.9, 0], [1, 0.1], [0.1, 1]], [[1, 0], [0, 1], [0.5, 0.5]], ["cat", "dog", "car"]),
+         [("arrow key", KEY)]),
+        ("OnlineSoftmaxExplorer, 64 keys / 8", OnlineSoftmaxExplorer(rng.normal(size=8), rng.normal(size=(64, 8)), rng.normal(size=(64, 4)), 8),
+         [("next block", STEP)]),
+    ]
+
+
+def main():
+    from conftest import CHROMIUM, CHROMIUM_ARGS, new_context, serve, wait_for_explorers
+    from ipywidgets.embed import embed_minimal_html
+    from playwright.sync_api import sync_playwright
+
+    cases = explorers()
+    with tempfile.TemporaryDirectory() as tmp:
+        embed_minimal_html(Path(tmp) / "bench.html", views=[w for _, w, _ in cases], title="bench", drop_defaults=False,
+                           embed_url="https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@1.0.6/dist/embed-amd.js")
+        url, server = serve(Path(tmp))
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            context = new_context(browser, url)
+            page = context.new_page()
+            page.goto(url + "bench.html")
+            wait_for_explorers(page, len(cases))
+            version = browser.version
+            rows = []
+            for index, (name, _, actions) in enumerate(cases):
+                for action_name, action in actions:
+                    page.evaluate(TIMER, [".lx-root[data-explorer]", index, action, 5])  # warm up (JIT)
+                    result = page.evaluate(TIMER, [".lx-root[data-explorer]", index, action, REPEATS])
+                    rows.append((name, action_name, result["update"], result["frame"]))
+            browser.close()
+        server.shutdown()
+
+    print(f"Explorer interactions in headless Chromium {version} ({REPEATS} repeats each; times in ms)")
+    print(f"{'explorer':<40} {'interaction':<22} {'update median':>13} {'update p95':>10} {'frame median':>12}  < {TARGET_MS:.0f} ms?")
+    for name, action_name, update, frame in rows:
+        p95 = float(np.percentile(update, 95))
+        ok = "yes" if statistics.median(update) < TARGET_MS else "NO"
+        print(f"{name:<40} {action_name:<22} {statistics.median(update):>13.2f} {p95:>10.2f} {statistics.median(frame):>12.2f}  {ok}")
+    print("update = handler + JS maths + DOM/canvas redraw + forced layout; frame = until the next frame is produced "
+          "(headless frames are not tied to a 60 Hz display, so this mostly adds the frame's paint).")
+
+
+if __name__ == "__main__":
+    main()
