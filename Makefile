@@ -57,9 +57,10 @@ execute: install
 lab: install
 	$(BIN)/jupyter lab book/
 
-bench: install $(VENV)/.reference
+bench: install $(VENV)/.reference js-deps browser
 	$(BIN)/python benchmarks/bench_attention.py
 	$(BIN)/python benchmarks/bench_pretrained.py
+	$(BIN)/python benchmarks/bench_explorers.py
 
 clean:
 	rm -rf _build .pytest_cache .binder-env
