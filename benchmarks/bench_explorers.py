@@ -90,7 +90,7 @@ def explorers():
 
 
 def main():
-    from conftest import CHROMIUM, CHROMIUM_ARGS, new_context, serve, wait_for_explorers
+    from browser_support import CHROMIUM, CHROMIUM_ARGS, new_context, serve, wait_for_explorers
     from ipywidgets.embed import embed_minimal_html
     from playwright.sync_api import sync_playwright
 

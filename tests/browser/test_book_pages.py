@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import (
+from browser_support import (
     HTML_DIR,
     ROOT,
     axe_violations,

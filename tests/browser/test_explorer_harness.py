@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import axe_violations, new_context, new_probe, page_explorers, screenshot, serve, wait_for_explorers
+from browser_support import axe_violations, new_context, new_probe, page_explorers, screenshot, serve, wait_for_explorers
 from explorer_checks import CHECKS
 
 import lessons_lib as ll
