@@ -116,6 +116,9 @@ export function arrowKeys(buttons, select) {
   });
 }
 
+/** [CLS], [SEP], <s>, </s>, <|endoftext|>…: tokens a tokenizer adds, drawn dashed so they stand out. */
+const SPECIAL_TOKEN = /^(\[[A-Z]+\]|<\/?[a-z]+>|<\|[a-z_]+\|>)$/;
+
 /** Token buttons (one per token) that select a query; returns {element, update(selected)}. */
 export function tokenPicker(tokens, label, onSelect) {
   const buttons = tokens.map((token, i) =>
@@ -123,9 +126,9 @@ export function tokenPicker(tokens, label, onSelect) {
       "button",
       {
         type: "button",
-        class: "lx-token",
+        class: SPECIAL_TOKEN.test(token) ? "lx-token lx-special" : "lx-token",
         "data-index": i,
-        "aria-label": `${label}: ${token} (position ${i})`,
+        "aria-label": `${label}: ${token} (position ${i}${SPECIAL_TOKEN.test(token) ? ", special token" : ""})`,
         title: `position ${i}`,
         onclick: () => onSelect(i),
       },
