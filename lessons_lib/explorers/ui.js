@@ -248,7 +248,7 @@ export class Heatmap {
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(this._pixels, g.left, g.top, g.m * g.cell, g.n * g.cell);
 
-    const showNumbers = g.cell >= 30;
+    const showNumbers = g.cell >= 28;
     if (showNumbers || g.cell >= 8) {
       ctx.font = `${Math.max(9, Math.min(12, Math.floor(g.cell * 0.3)))}px system-ui, sans-serif`;
       ctx.textAlign = "center";
