@@ -1,8 +1,18 @@
-"""Memory-efficient exact attention: online softmax over key blocks (the FlashAttention recurrence)."""
+"""Memory-efficient exact attention: online softmax over key blocks (the FlashAttention recurrence).
+
+The n_q × n_k score matrix is never built. Queries are taken a group at a time (the groups are
+independent, so two CPU cores can work on two groups at once), and for each group the keys are
+visited ``block_size`` at a time. A running max ``m``, running sum ``l`` and un-normalised output
+``acc`` are rescaled as each key block arrives, which gives exactly the softmax-weighted sum.
+Scratch memory is ``query_block × block_size`` numbers per worker thread, whatever n is.
+"""
 
 from __future__ import annotations
 
 import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -11,15 +21,25 @@ from .attention import _check_qkv, _check_rows_not_empty, _combined_mask
 
 __all__ = ["chunked_attention", "DEFAULT_BLOCK_SIZE"]
 
-DEFAULT_BLOCK_SIZE = 512
+DEFAULT_BLOCK_SIZE = 4096
+"""Keys per online-softmax step. Large enough that the rescaling is rare, small enough to stay flat in n."""
+
+_SCRATCH_ELEMENTS = 1 << 18
+"""Target size of one worker's score block (query_block × block_size): 1 MiB of float32, cache-sized."""
+
+_MAX_QUERY_BLOCK = 512
+_MIN_QUERY_BLOCK = 16
+_PARALLEL_MIN_WORK = 1 << 22
+"""Below about this many score entries, threads cost more than they save."""
 
 
 def chunked_attention(q, k, v, mask=None, scale=None, causal=False, block_size=DEFAULT_BLOCK_SIZE):
     """Same output as ``scaled_dot_product_attention`` without building the n_q × n_k matrix.
 
-    Queries and keys are visited in blocks of ``block_size``; for each query block a running
-    max ``m``, running sum ``l`` and un-normalised output ``acc`` are rescaled as each key block
-    arrives. Key blocks hidden entirely by the causal mask are skipped. Returns the output only.
+    q: (..., n_q, d_k); k: (..., n_k, d_k); v: (..., n_k, d_v); mask: bool, broadcastable to (..., n_q, n_k).
+    ``block_size`` is the number of keys per step of the online softmax: for each group of queries a
+    running max, running sum and un-normalised output are rescaled as each key block arrives. Key blocks
+    that the causal mask hides entirely are never computed. Returns the output (..., n_q, d_v) only.
     """
     q, k, v, batch = _check_qkv(q, k, v)
     causal = check_bool("causal", causal)
@@ -28,58 +48,221 @@ def chunked_attention(q, k, v, mask=None, scale=None, causal=False, block_size=D
     n_k, d_v = v.shape[-2:]
     scale = check_scale(scale, 1.0 / math.sqrt(d_k))
     scores_shape = batch + (n_q, n_k)
+    offset = n_k - n_q  # causal alignment: query i sees keys j <= i + offset
     user_mask = _combined_mask(mask, False, scores_shape)
-    if user_mask is not None or causal:
-        if user_mask is not None and causal:
-            # Checking rows needs the combined pattern; mask is the caller's own array already.
-            _check_rows_not_empty(np.logical_and(user_mask, _causal_block(0, n_q, 0, n_k, n_k - n_q)), scores_shape)
-        elif user_mask is not None:
-            _check_rows_not_empty(user_mask, scores_shape)
-        elif n_q > n_k:
-            _check_rows_not_empty(_causal_block(0, n_q, 0, n_k, n_k - n_q), scores_shape)
     if user_mask is not None:
-        user_mask = np.broadcast_to(user_mask, np.broadcast_shapes(user_mask.shape, scores_shape))
-        batch = user_mask.shape[:-2]
+        full_batch = np.broadcast_shapes(user_mask.shape, scores_shape)[:-2]
+        _check_mask_rows(user_mask, causal, offset, full_batch + (n_q, n_k), np.shape(mask))
+        user_mask = np.broadcast_to(user_mask, full_batch + (n_q, n_k))
+        batch = full_batch
+    elif causal and offset < 0:
+        # The first n_q - n_k queries see no key at all; report it without building the full pattern.
+        rows_ok = (np.arange(n_q) + offset >= 0)[:, None]
+        _check_rows_not_empty(rows_ok, scores_shape, causal=True)
 
     dtype = q.dtype
-    offset = n_k - n_q  # causal alignment to the last positions
-    q_scaled = q * dtype.type(scale)
-    k_t = np.swapaxes(k, -1, -2)
+    q_scaled = q * dtype.type(scale)  # scale the n·d queries instead of the n_q·n_k scores
+    k_t = np.ascontiguousarray(np.swapaxes(k, -1, -2))  # (..., d_k, n_k): rows of kᵀ are contiguous
+    q_b = np.broadcast_to(q_scaled, batch + (n_q, d_k))
+    kt_b = np.broadcast_to(k_t, batch + (d_k, n_k))
+    v_b = np.broadcast_to(v, batch + (n_k, d_v))
     out = np.empty(batch + (n_q, d_v), dtype=dtype)
-    for qs in range(0, n_q, block_size):
-        qe = min(qs + block_size, n_q)
-        q_blk = q_scaled[..., qs:qe, :]
-        m = np.full(batch + (qe - qs, 1), -np.inf, dtype=dtype)
-        l = np.zeros(batch + (qe - qs, 1), dtype=dtype)
-        acc = np.zeros(batch + (qe - qs, d_v), dtype=dtype)
-        k_stop = min(n_k, qe + offset) if causal else n_k  # keys beyond this are all in the future
-        for ks in range(0, k_stop, block_size):
-            ke = min(ks + block_size, n_k)
-            s = np.matmul(q_blk, k_t[..., :, ks:ke])
-            if s.shape[:-2] != batch:
-                s = np.array(np.broadcast_to(s, batch + s.shape[-2:]))
-            allowed = None
-            if causal and ke - 1 > qs + offset:  # block straddles the diagonal
-                allowed = _causal_block(qs, qe, ks, ke, offset)
-            if user_mask is not None:
-                blk = user_mask[..., qs:qe, ks:ke]
-                allowed = blk if allowed is None else np.logical_and(blk, allowed)
-            if allowed is not None:
-                np.copyto(s, -np.inf, where=~allowed)
-            m_new = np.maximum(m, s.max(axis=-1, keepdims=True))
-            # Rows with nothing visible yet keep m = -inf; use 0 there so exp() stays 0 rather than NaN.
-            m_safe = np.where(np.isneginf(m_new), dtype.type(0), m_new)
-            s -= m_safe
-            np.exp(s, out=s)
-            correction = np.exp(m - m_safe)
-            l *= correction
-            l += s.sum(axis=-1, keepdims=True)
-            acc *= correction
-            acc += np.matmul(s, v[..., ks:ke, :])
-            m = m_new
-        out[..., qs:qe, :] = acc / l
+
+    query_block = min(n_q, _MAX_QUERY_BLOCK, max(_MIN_QUERY_BLOCK, _SCRATCH_ELEMENTS // block_size))
+    tasks = []  # (work, batch index, first query, end query)
+    for b in np.ndindex(*batch):
+        for qs in range(0, n_q, query_block):
+            qe = min(qs + query_block, n_q)
+            k_end = min(n_k, qe + offset) if causal else n_k  # keys past this are in every row's future
+            tasks.append(((qe - qs) * k_end, b, qs, qe))
+    total_work = sum(t[0] for t in tasks)
+    # |q·k| <= d_k · max|q| · max|k|: when even that bound cannot overflow, no score needs checking.
+    score_bound = abs(scale) * d_k * float(np.max(np.abs(q))) * float(np.max(np.abs(k)))
+    check_overflow = not score_bound < float(np.finfo(dtype).max) / 4
+    parallel = total_work >= _PARALLEL_MIN_WORK and not check_overflow  # checking: in order, for a stable error
+    workers = min(_cpu_count(), len(tasks)) if parallel else 1
+
+    # Every worker's buffers are allocated here, up front: the peak memory is the same on every run.
+    scratches = [_Scratch(query_block, min(block_size, n_k), dtype, causal, user_mask is not None) for _ in range(workers)]
+
+    def run(task_iter, scratch):
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and reported by name
+            for _, b, qs, qe in task_iter:
+                mask_rows = None if user_mask is None else user_mask[b][qs:qe]
+                overflow = _attend_query_block(
+                    q_b[b][qs:qe], kt_b[b], v_b[b], out[b][qs:qe], qs, offset, causal, mask_rows, block_size,
+                    scratch, check_overflow,
+                )
+                if overflow is not None:
+                    _raise_overflow(b + (qs + overflow[0], overflow[1]), scores_shape, dtype, q, k)
+
+    if workers == 1:
+        # One BLAS thread here too: many small products on a busy machine make BLAS threads wait on each other.
+        with _blas_single_threaded():
+            run(tasks, scratches[0])
+        return out
+    tasks.sort(key=lambda t: -t[0])  # biggest first, so the last tasks to finish are short ones
+    shared = _LockedIterator(tasks)
+    with _blas_single_threaded(), ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(run, shared, scratch) for scratch in scratches]:
+            future.result()
     return out
 
 
-def _causal_block(qs, qe, ks, ke, offset):
-    return np.arange(ks, ke)[None, :] <= (np.arange(qs, qe)[:, None] + offset)
+class _Scratch:
+    """One worker's reusable buffers, so no n_q × n_k (or even per-block) allocation repeats."""
+
+    def __init__(self, rows, cols, dtype, causal, masked):
+        self.scores = np.empty((rows, cols), dtype=dtype)
+        # The causal triangle of a block is at most rows wide; a caller's mask can cover the whole block.
+        self.hidden = np.empty((rows, cols if masked else min(rows, cols) if causal else 0), dtype=bool)
+        # key column minus query row, to find a block's causal triangle with one comparison
+        width = min(rows, cols) if causal else 0
+        self.col_minus_row = (np.arange(width)[None, :] - np.arange(rows)[:, None]).astype(np.int32)
+
+
+def _attend_query_block(q_blk, k_t, v, out_blk, qs, offset, causal, mask_rows, block_size, scratch, check_overflow):
+    """Write softmax(q_blk kᵀ, masked) v into ``out_blk``, visiting keys ``block_size`` at a time.
+
+    With ``check_overflow``, returns the (row, key) of the first visible score that overflowed, else None.
+    """
+    rows = q_blk.shape[0]
+    blocks = _key_blocks(qs, rows, v.shape[0], offset, causal, block_size)
+    m = l = acc = None
+    overflows = []
+    for ks, ke in blocks:
+        s = scratch.scores[:rows, : ke - ks]
+        np.matmul(q_blk, k_t[:, ks:ke], out=s)
+        if check_overflow:
+            bad = _visible_overflow(s, mask_rows, causal, qs, offset, ks, ke)
+            if bad is not None:
+                overflows.append((bad[0], ks + bad[1]))
+                continue
+        if mask_rows is not None:
+            hidden = scratch.hidden[:rows, : ke - ks]
+            np.logical_not(mask_rows[:, ks:ke], out=hidden)
+            np.copyto(s, -np.inf, where=hidden)
+        if causal:
+            # key j is hidden from query row r when j > qs + r + offset, i.e. (j - ks) - r > qs + offset - ks
+            shift = qs + offset - ks
+            first_hidden_col = max(shift + 1, 0)
+            width = ke - ks - first_hidden_col  # at most rows: the triangle below the diagonal
+            if width > 0:
+                hidden = scratch.hidden[:rows, :width]
+                np.greater(scratch.col_minus_row[:rows, :width], shift - first_hidden_col, out=hidden)
+                np.copyto(s[:, first_hidden_col:], -np.inf, where=hidden)
+        block_max = s.max(axis=1, keepdims=True)
+        if m is None and len(blocks) == 1 and not check_overflow:
+            # One key block holds every visible key: a plain softmax, no rescaling needed.
+            s -= block_max
+            np.exp(s, out=s)
+            np.matmul(s, v[ks:ke], out=out_blk)
+            out_blk /= s.sum(axis=1, keepdims=True)
+            return
+        m_new = block_max if m is None else np.maximum(m, block_max)
+        # A row with nothing visible yet keeps m = -inf; shift it by 0 so exp() gives 0, not NaN.
+        m_safe = np.where(np.isneginf(m_new), 0, m_new).astype(s.dtype, copy=False)
+        s -= m_safe
+        np.exp(s, out=s)
+        if m is None:
+            l = s.sum(axis=1, keepdims=True)
+            acc = np.matmul(s, v[ks:ke])
+        else:
+            correction = np.exp(m - m_safe)
+            l *= correction
+            l += s.sum(axis=1, keepdims=True)
+            acc *= correction
+            acc += np.matmul(s, v[ks:ke])
+        m = m_new
+    if overflows:
+        return min(overflows)
+    np.divide(acc, l, out=out_blk)
+    return None
+
+
+def _key_blocks(qs, rows, n_k, offset, causal, block_size):
+    """The (start, end) key ranges that query rows qs … qs + rows − 1 visit, in visiting order.
+
+    Under a causal mask, keys after the last row's last visible key are never visited. Blocks are cut
+    backwards from that end, so the diagonal block comes first and only it can be short or partly hidden.
+    """
+    k_end = min(n_k, qs + rows + offset) if causal else n_k
+    return [(max(0, ke - block_size), ke) for ke in range(k_end, 0, -block_size)]
+
+
+def _visible_overflow(s, mask_rows, causal, qs, offset, ks, ke):
+    """(row, column) of the first non-finite score in block ``s`` that the masks leave visible, or None."""
+    bad = ~np.isfinite(s)
+    if not bad.any():
+        return None
+    if mask_rows is not None:
+        bad &= mask_rows[:, ks:ke]
+    if causal:
+        bad &= np.arange(ks, ke)[None, :] <= (np.arange(qs, qs + s.shape[0])[:, None] + offset)
+    if not bad.any():
+        return None
+    return tuple(int(i) for i in np.argwhere(bad)[0])
+
+
+def _raise_overflow(index, scores_shape, dtype, q, k):
+    raise ValueError(
+        f"the scores q·kᵀ·scale overflow {np.dtype(dtype)} (first at index {index} of scores shape "
+        f"{tuple(scores_shape)}); q has shape {q.shape} and max |q| = {float(np.max(np.abs(q))):.3g}, "
+        f"k has shape {k.shape} and max |k| = {float(np.max(np.abs(k))):.3g}: rescale them"
+        + (" or use float64" if np.dtype(dtype) != np.float64 else "")
+    )
+
+
+def _check_mask_rows(user_mask, causal, offset, scores_shape, mask_shape):
+    """Refuse query rows with no visible key, checking a few query rows at a time (never n_q × n_k at once)."""
+    n_q, n_k = scores_shape[-2:]
+    mask = np.broadcast_to(user_mask, scores_shape)
+    rows_ok = np.empty(scores_shape[:-1], dtype=bool)
+    step = max(1, (1 << 22) // max(1, n_k * max(1, math.prod(scores_shape[:-2]))))
+    for qs in range(0, n_q, step):
+        qe = min(qs + step, n_q)
+        allowed = mask[..., qs:qe, :]
+        if causal:
+            allowed = np.logical_and(allowed, np.arange(n_k)[None, :] <= (np.arange(qs, qe)[:, None] + offset))
+        rows_ok[..., qs:qe] = allowed.any(axis=-1)
+    if not rows_ok.all():
+        _check_rows_not_empty(rows_ok[..., None], scores_shape, mask_shape=mask_shape, causal=causal)
+
+
+class _LockedIterator:
+    """Hands out tasks to several worker threads, each task once."""
+
+    def __init__(self, items):
+        self._items = iter(items)
+        self._lock = threading.Lock()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        with self._lock:
+            return next(self._items)
+
+
+def _cpu_count():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+_controller = None
+
+
+def _blas_single_threaded():
+    """Context: BLAS uses one thread while our own worker threads split the work (so they don't fight)."""
+    global _controller
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # optional: without it, workers and BLAS threads share the cores
+        import contextlib
+
+        return contextlib.nullcontext()
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")

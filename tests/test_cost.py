@@ -80,8 +80,9 @@ def test_peak_memory_sees_a_numpy_temporary_and_returns_the_result():
 
 def test_peak_memory_is_deterministic_and_leaves_tracemalloc_as_it_was():
     assert not tracemalloc.is_tracing()
-    peaks = {cost.peak_memory(np.zeros, (500, 500))[1] for _ in range(3)}
-    assert len(peaks) == 1 and peaks.pop() >= 500 * 500 * 8
+    peaks = [cost.peak_memory(np.zeros, (500, 500))[1] for _ in range(3)]
+    # the array's 2 MB every time; only a few bytes of Python bookkeeping may differ
+    assert min(peaks) >= 500 * 500 * 8 and max(peaks) - min(peaks) < 1024, peaks
     assert not tracemalloc.is_tracing()
     tracemalloc.start()
     try:
