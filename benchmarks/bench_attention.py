@@ -135,14 +135,23 @@ MEMORY_SCRIPT = textwrap.dedent(
     import resource, sys, time
     import numpy as np
     from lessons_lib import chunked_attention
+
+    def peak_rss_kb():
+        # VmHWM belongs to this process image; ru_maxrss would also count the parent, copied at fork.
+        try:
+            with open("/proc/self/status") as f:
+                return int(next(line for line in f if line.startswith("VmHWM")).split()[1])
+        except (OSError, StopIteration):
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
     n, d, causal = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline = peak_rss_kb()
     rng = np.random.default_rng(0)
     q, k, v = (rng.standard_normal((n, d), dtype=np.float32) for _ in range(3))
     start = time.perf_counter()
     out = chunked_attention(q, k, v, causal=causal)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_kb()
     assert np.isfinite(out).all()
     print(baseline, peak, seconds)
     """

@@ -9,6 +9,7 @@ Scratch memory is ``query_block × block_size`` numbers per worker thread, whate
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -97,8 +98,9 @@ def chunked_attention(q, k, v, mask=None, scale=None, causal=False, block_size=D
                     _raise_overflow(b + (qs + overflow[0], overflow[1]), scores_shape, dtype, q, k)
 
     if workers == 1:
-        # One BLAS thread here too: many small products on a busy machine make BLAS threads wait on each other.
-        with _blas_single_threaded():
+        # One BLAS thread here too: many small products on a busy machine make BLAS threads wait on each
+        # other. Tiny calls skip the switch, which costs more than they do.
+        with _blas_single_threaded() if total_work >= _PARALLEL_MIN_WORK // 8 else contextlib.nullcontext():
             run(tasks, scratches[0])
         return out
     tasks.sort(key=lambda t: -t[0])  # biggest first, so the last tasks to finish are short ones
@@ -260,8 +262,6 @@ def _blas_single_threaded():
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:  # optional: without it, workers and BLAS threads share the cores
-        import contextlib
-
         return contextlib.nullcontext()
     if _controller is None:
         _controller = ThreadpoolController()
