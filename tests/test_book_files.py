@@ -52,6 +52,27 @@ def test_widget_outputs_carry_their_state(path):
     assert not missing, f"{path.name}: widget views {missing} have no stored state; re-execute with nbconvert"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_explorers_use_the_current_front_end(path):
+    """The static book runs the JavaScript and CSS stored in the notebook's widget state at execution,
+    not the files in lessons_lib: a notebook executed before a front-end change shows the old explorer."""
+    pytest.importorskip("anywidget")
+    import lessons_lib.explorers as explorers
+
+    nb = json.loads(path.read_text())
+    state = nb["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    stale = []
+    for model_id, model in state.items():
+        anywidget_id = model["state"].get("_anywidget_id", "")
+        if not anywidget_id.startswith("lessons_lib.explorers."):
+            continue
+        cls = getattr(explorers, anywidget_id.rsplit(".", 1)[1])
+        for trait in ("_esm", "_css"):
+            if model["state"].get(trait) != getattr(cls, trait):
+                stale.append(f"{cls.__name__} {model_id[:8]} {trait}")
+    assert not stale, f"{path.name} stores an old explorer front-end ({', '.join(stale)}); run `make execute`"
+
+
 def test_every_chapter_is_in_the_toc_and_every_toc_entry_exists():
     listed = toc_files()
     for path in NOTEBOOKS:
