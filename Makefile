@@ -58,9 +58,9 @@ lab: install
 	$(BIN)/jupyter lab book/
 
 bench: install $(VENV)/.reference js-deps browser
-	$(BIN)/python benchmarks/bench_attention.py
-	$(BIN)/python benchmarks/bench_pretrained.py
-	$(BIN)/python benchmarks/bench_explorers.py
+	$(BIN)/python benchmarks/bench_attention.py --update-readme
+	$(BIN)/python benchmarks/bench_pretrained.py --update-readme
+	$(BIN)/python benchmarks/bench_explorers.py --update-readme
 
 clean:
 	rm -rf _build .pytest_cache .binder-env

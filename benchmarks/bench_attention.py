@@ -20,17 +20,16 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 
 from lessons_lib import chunked_attention, scaled_dot_product_attention
 from lessons_lib.cost import attention_flops, matmul_gflops
+from readme_block import update_readme
 
 D = 64
 TARGET_N = 4096
@@ -38,8 +37,6 @@ CHUNKED_TARGET = 1.25
 PLAIN_TARGET = 2.0
 MEMORY_N = 65_536
 MEMORY_LIMIT_MB = 512
-README = Path(__file__).resolve().parent.parent / "README.md"
-MARK_BEGIN, MARK_END = "<!-- bench_attention -->", "<!-- /bench_attention -->"
 
 
 def machine_description():
@@ -176,7 +173,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="n = 512 … 4096 only, 3 rounds (memory check still runs)")
     parser.add_argument("--runs", type=int, default=None, help="timed rounds per size (default 7, or 3 with --quick)")
     parser.add_argument("--no-memory", action="store_true", help="skip the n = 65,536 memory check")
-    parser.add_argument("--update-readme", action="store_true", help=f"write the tables into README.md between {MARK_BEGIN} and {MARK_END}")
+    parser.add_argument("--update-readme", action="store_true", help="write the tables into README.md (its bench_attention block)")
     args = parser.parse_args()
     rounds = args.runs or (3 if args.quick else 7)
     sizes = [512, 1024, 2048, 4096] if args.quick else [512, 1024, 2048, 4096, 8192, 16384]
@@ -227,13 +224,7 @@ def main():
     print("\n" + "\n".join(out))
 
     if args.update_readme:
-        text = README.read_text()
-        block = MARK_BEGIN + "\n" + "\n".join(out) + "\n" + MARK_END
-        pattern = re.compile(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), re.S)
-        if not pattern.search(text):
-            raise SystemExit(f"README.md has no {MARK_BEGIN} … {MARK_END} block to update")
-        README.write_text(pattern.sub(lambda _: block, text))
-        print(f"\nUpdated {README}")
+        update_readme("bench_attention", out)
     return 0 if all_met else 1
 
 

@@ -1,6 +1,6 @@
 """How long does our numpy BERT (all-MiniLM-L6-v2, lessons_lib.pretrained) take on one 16-token sentence?
 
-Run: .venv/bin/python benchmarks/bench_pretrained.py [--runs 50]
+Run: .venv/bin/python benchmarks/bench_pretrained.py [--runs 50] [--update-readme]
 Prints a markdown table: median (and fastest) wall time of the forward pass alone, and of
 tokenize + forward + pooling, for float32 and float64. When torch and transformers are installed
 (requirements-reference.txt) it times transformers' BertModel (eager attention, CPU) in the same run.
@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from lessons_lib import pretrained
+from readme_block import update_readme
 
 SENTENCE = "The animal didn't cross the street because it was too tired."
 TARGET_MS = 50.0
@@ -38,6 +39,7 @@ def timings(fn, runs, warmup=3):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50, help="timed runs per row (default 50)")
+    parser.add_argument("--update-readme", action="store_true", help="write the table into README.md (its bench_pretrained block)")
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -69,17 +71,21 @@ def main():
     except ImportError:
         print("(torch/transformers not installed: reference row skipped)")
 
-    print(f"\nOne sentence of {len(tokens)} tokens ({SENTENCE!r}), 6 layers × 12 heads, d_model 384;")
-    print(f"median of {args.runs} runs after 3 warm-up runs; Python {platform.python_version()}, numpy {np.__version__}, "
-          f"{os.cpu_count()} CPUs. Loading the float32 model (first call, then cached) took {load_ms:.0f} ms.\n")
-    print("| what | median (ms) | fastest (ms) |")
-    print("|---|---:|---:|")
-    for label, times in rows:
-        print(f"| {label} | {statistics.median(times):.1f} | {min(times):.1f} |")
     forward32 = statistics.median(rows[0][1])
     verdict = "meets" if forward32 < TARGET_MS else "MISSES"
-    print(f"\nnumpy float32 forward pass: {forward32:.1f} ms — {verdict} the {TARGET_MS:.0f} ms target.")
-
+    lines = [
+        f"One sentence of {len(tokens)} tokens ({SENTENCE!r}), 6 layers × 12 heads, d_model 384; median of {args.runs} "
+        f"runs after 3 warm-up runs; Python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs. "
+        f"Loading the float32 model (first call, then cached) took {load_ms:.0f} ms.",
+        "",
+        "| what | median (ms) | fastest (ms) |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {label} | {statistics.median(times):.1f} | {min(times):.1f} |" for label, times in rows]
+    lines += ["", f"numpy float32 forward pass: {forward32:.1f} ms, which {verdict} the {TARGET_MS:.0f} ms target."]
+    print("\n" + "\n".join(lines))
+    if args.update_readme:
+        update_readme("bench_pretrained", lines)
 
 if __name__ == "__main__":
     main()
