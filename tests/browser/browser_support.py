@@ -1,12 +1,12 @@
 """Helpers for the browser tests over the built book (``_build/html``), offline, in Debian's Chromium.
 
-A local HTTP server serves the book; the CDN scripts the pages load (require.js, the widget
-html-manager, anywidget, MathJax) are intercepted and served from the pinned npm packages in
-``js/node_modules``. The HTML we serve drops ``integrity``/``crossorigin`` so the local require.js is
-accepted; the built pages keep their CDN URLs for readers. Any other request to the internet is
-blocked and reported. Without Chromium, the built book or the npm packages, the tests skip — or fail
-when the ``CI`` environment variable is set.
-"""
+The book's pages are opened from disk (file://), as a reader opens ``_build/html/index.html``; the
+test harness's generated pages are served over a local HTTP server. The CDN scripts the pages load
+(require.js, the widget html-manager, anywidget, MathJax) are intercepted and redirected to the pinned
+npm packages in ``js/node_modules`` on a local server. The copies the tests open drop
+``integrity``/``crossorigin`` so the local require.js is accepted; the built pages keep their CDN
+URLs for readers. Any other request to the internet is blocked and reported. Without Chromium, the
+built book or the npm packages, the tests skip — or fail when the ``CI`` environment variable is set."""
 
 from __future__ import annotations
 
@@ -127,6 +127,14 @@ class _BookHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         return io.BytesIO(body)
+
+
+def copy_without_sri(source: Path, target: Path) -> Path:
+    """Copy a built site, dropping ``integrity``/``crossorigin`` from its HTML (the original keeps them)."""
+    shutil.copytree(source, target)
+    for page in target.rglob("*.html"):
+        page.write_text(_SRI.sub("", page.read_text(encoding="utf-8")), encoding="utf-8")
+    return target
 
 
 def serve(directory: Path):

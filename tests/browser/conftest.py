@@ -1,4 +1,5 @@
-"""Fixtures for the browser tests: the built book over a local server, and one Chromium per session.
+"""Fixtures for the browser tests: the built book opened from disk, the CDN stand-ins on a local server,
+and one Chromium per session.
 
 The helpers (offline CDN routing, page probes, axe-core, screenshots) live in browser_support.py.
 """
@@ -8,17 +9,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM, CHROMIUM_ARGS, HTML_DIR, NODE_MODULES, missing, serve
+from browser_support import CHROMIUM, CHROMIUM_ARGS, HTML_DIR, NODE_MODULES, copy_without_sri, missing, serve
 
 
 @pytest.fixture(scope="session")
-def book_url():
-    if not (HTML_DIR / "index.html").is_file():
-        missing(f"the built book is missing ({HTML_DIR}); run `make book` first")
-    url, server = serve(HTML_DIR)
+def npm_url():
+    """A local server for the pinned npm packages that stand in for the pages' CDN scripts."""
+    url, server = serve(NODE_MODULES)
     yield url
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def book_url(tmp_path_factory):
+    """The built book as a reader opens it from disk: a file:// URL (of a copy whose pages do not pin
+    the CDN scripts' hashes, so that the local stand-ins are accepted)."""
+    if not (HTML_DIR / "index.html").is_file():
+        missing(f"the built book is missing ({HTML_DIR}); run `make book` first")
+    return copy_without_sri(HTML_DIR, tmp_path_factory.mktemp("book") / "html").as_uri() + "/"
 
 
 @pytest.fixture(scope="session")
