@@ -52,7 +52,7 @@ test: install js-deps browser binder-env
 
 # Re-execute every chapter in place (stores outputs and widget state); run after editing a notebook.
 execute: install
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=300 book/*.ipynb
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=300 --ExecutePreprocessor.record_timing=False book/*.ipynb
 
 lab: install
 	$(BIN)/jupyter lab book/
