@@ -17,10 +17,12 @@ def _matplotlib():
 
 
 def attention_heatmap(weights, row_labels=None, col_labels=None, ax=None, title=None,
-                      annotate=True, fmt=".2f", vmin=0.0, vmax=1.0, xlabel="key", ylabel="query"):
+                      annotate=True, fmt=".2f", vmin=0.0, vmax=1.0, xlabel="key", ylabel="query",
+                      colorbar_label="attention weight"):
     """Draw a (n_q, n_k) matrix as a labelled heatmap with each value printed in its cell.
 
-    Masked entries given as NaN are drawn hatched and labelled "–". Returns the axes.
+    Masked entries given as NaN are drawn hatched and labelled "–". The colour bar is labelled
+    ``colorbar_label`` (pass e.g. "score" when the matrix is not weights). Returns the axes.
     """
     plt = _matplotlib()
     weights = np.asarray(weights, dtype=float)
@@ -56,7 +58,8 @@ def attention_heatmap(weights, row_labels=None, col_labels=None, ax=None, title=
                 text = "–" if np.isnan(value) else format(value, fmt)
                 color = "black" if np.isnan(value) or value > mid else "white"
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color=color)
-    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    colorbar = ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    colorbar.set_label(colorbar_label)
     return ax
 
 
