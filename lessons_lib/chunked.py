@@ -1,8 +1,8 @@
 """Memory-efficient exact attention: online softmax over key blocks (the FlashAttention recurrence).
 
 The n_q × n_k score matrix is never built. Queries are taken a group at a time (the groups are
-independent, so two CPU cores can work on two groups at once), and for each group the keys are
-visited ``block_size`` at a time. A running max ``m``, running sum ``l`` and un-normalised output
+independent, so ``num_threads`` CPU cores can work on that many groups at once), and for each group the
+keys are visited ``block_size`` at a time. A running max ``m``, running sum ``l`` and un-normalised output
 ``acc`` are rescaled as each key block arrives, which gives exactly the softmax-weighted sum.
 Scratch memory is ``query_block × block_size`` numbers per worker thread, whatever n is.
 """
@@ -34,17 +34,25 @@ _PARALLEL_MIN_WORK = 1 << 22
 """Below about this many score entries, threads cost more than they save."""
 
 
-def chunked_attention(q, k, v, mask=None, scale=None, causal=False, block_size=DEFAULT_BLOCK_SIZE):
+def chunked_attention(q, k, v, mask=None, scale=None, causal=False, block_size=DEFAULT_BLOCK_SIZE, *, num_threads=None):
     """Same output as ``scaled_dot_product_attention`` without building the n_q × n_k matrix.
 
     q: (..., n_q, d_k); k: (..., n_k, d_k); v: (..., n_k, d_v); mask: bool, broadcastable to (..., n_q, n_k).
     ``block_size`` is the number of keys per step of the online softmax: for each group of queries a
     running max, running sum and un-normalised output are rescaled as each key block arrives. Key blocks
     that the causal mask hides entirely are never computed. Returns the output (..., n_q, d_v) only.
+
+    ``num_threads`` (keyword only) is the most worker threads that share the query groups of a large
+    input: ``None`` (the default) means the number of CPU cores this process may use (its CPU affinity,
+    and a cgroup CPU quota when there is one); ``1`` runs everything in the calling thread. Small inputs
+    always run in the calling thread, whatever ``num_threads`` says. Each worker thread holds its own
+    scratch tile, so the peak memory depends on the number of threads: pass an explicit ``num_threads``
+    to get the same memory on every machine. The output does not depend on it beyond rounding.
     """
     q, k, v, batch = _check_qkv(q, k, v)
     causal = check_bool("causal", causal)
     block_size = check_positive_int("block_size", block_size)
+    num_threads = None if num_threads is None else check_positive_int("num_threads", num_threads)
     n_q, d_k = q.shape[-2:]
     n_k, d_v = v.shape[-2:]
     scale = check_scale(scale, 1.0 / math.sqrt(d_k))
@@ -81,7 +89,7 @@ def chunked_attention(q, k, v, mask=None, scale=None, causal=False, block_size=D
     score_bound = abs(scale) * d_k * float(np.max(np.abs(q))) * float(np.max(np.abs(k)))
     check_overflow = not score_bound < float(np.finfo(dtype).max) / 4
     parallel = total_work >= _PARALLEL_MIN_WORK and not check_overflow  # checking: in order, for a stable error
-    workers = min(_cpu_count(), len(tasks)) if parallel else 1
+    workers = min(num_threads or _cpu_count(), len(tasks)) if parallel else 1
 
     # Every worker's buffers are allocated here, up front: the peak memory is the same on every run.
     scratches = [_Scratch(query_block, min(block_size, n_k), dtype, causal, user_mask is not None) for _ in range(workers)]
@@ -246,11 +254,35 @@ class _LockedIterator:
             return next(self._items)
 
 
+_CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"
+"""cgroup v2 CPU limit of this process's container: "<quota> <period>" in µs, or "max <period>" for none."""
+
+
 def _cpu_count():
+    """CPU cores this process may use: its CPU affinity, capped by a cgroup CPU quota when there is one."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        cores = min(cores, quota)
+    return max(1, cores)
+
+
+def _cgroup_cpu_quota():
+    """ceil(quota / period) from the cgroup v2 ``cpu.max`` file, or None: no file, no quota ("max"), or unreadable."""
+    try:
+        with open(_CGROUP_CPU_MAX, encoding="ascii") as f:
+            fields = f.read().split()
+        if len(fields) != 2 or fields[0] == "max":
+            return None
+        quota, period = int(fields[0]), int(fields[1])
+        if quota <= 0 or period <= 0:
+            return None
+        return max(1, math.ceil(quota / period))
+    except Exception:  # any surprise (missing file, permissions, odd contents): no cap rather than a failure
+        return None
 
 
 _controller = None

@@ -1,0 +1,175 @@
+"""chunked_attention's num_threads: same output for any thread count, memory set by it (not by the machine), bad values refused.
+
+Also _cpu_count, the default thread count: CPU affinity capped by a cgroup v2 CPU quota, failing safe.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from lessons_lib import chunked, chunked_attention, cost, scaled_dot_product_attention
+
+TOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def random_qkv(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    return tuple(rng.standard_normal(shape).astype(dtype) for _ in range(3))
+
+
+# ---------------------------------------------------------------- the same output for any thread count
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("causal", [False, True])
+def test_one_or_three_threads_give_the_default_answer(dtype, causal):
+    # n_q · n_k = 2048² reaches the size from which the function uses worker threads at all.
+    q, k, v = random_qkv((2048, 16), dtype)
+    default = chunked_attention(q, k, v, causal=causal, block_size=256)
+    for num_threads in (1, 3):
+        out = chunked_attention(q, k, v, causal=causal, block_size=256, num_threads=num_threads)
+        assert out.dtype == default.dtype and out.shape == default.shape
+        np.testing.assert_allclose(out, default, rtol=0, atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("num_threads", [1, 2, 3, 8])
+def test_any_thread_count_matches_sdpa_with_a_mask_and_batch_axes(monkeypatch, num_threads):
+    monkeypatch.setattr(chunked, "_PARALLEL_MIN_WORK", 0)  # use the worker threads even for this small input
+    q, k, v = random_qkv((2, 3, 200, 8), np.float64, seed=1)
+    mask = np.random.default_rng(2).random((3, 200, 200)) < 0.7
+    mask[..., 0] = True
+    for kwargs in ({}, {"causal": True}, {"mask": mask}):
+        expected, _ = scaled_dot_product_attention(q, k, v, **kwargs)
+        out = chunked_attention(q, k, v, block_size=32, num_threads=num_threads, **kwargs)
+        np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12)
+
+
+def test_num_threads_is_keyword_only():
+    q, k, v = random_qkv((4, 2), np.float64)
+    with pytest.raises(TypeError):
+        chunked_attention(q, k, v, None, None, False, 4, 2)
+
+
+# ---------------------------------------------------------------- the thread count sets the memory, the machine does not
+
+
+def worker_count(monkeypatch):
+    """Record how many worker threads (one scratch each) every call sets up."""
+    counts = []
+    original = chunked._Scratch
+
+    def spy(*args, **kwargs):
+        counts.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(chunked, "_Scratch", spy)
+    return counts
+
+
+@pytest.mark.parametrize("cores", [1, 2, 8])
+def test_num_threads_not_the_core_count_decides_the_workers(monkeypatch, cores):
+    monkeypatch.setattr(chunked, "_cpu_count", lambda: cores)
+    q, k, v = random_qkv((2048, 8), np.float32)  # 4 query groups of 512
+    for num_threads, expected in ((None, min(cores, 4)), (1, 1), (2, 2), (3, 3), (16, 4)):
+        counts = worker_count(monkeypatch)
+        chunked_attention(q, k, v, block_size=128, num_threads=num_threads)
+        assert len(counts) == expected, (num_threads, cores)
+
+
+def test_small_inputs_run_in_the_calling_thread_whatever_num_threads_says(monkeypatch):
+    counts = worker_count(monkeypatch)
+    q, k, v = random_qkv((64, 8), np.float64)
+    chunked_attention(q, k, v, block_size=16, num_threads=4)
+    assert len(counts) == 1
+
+
+def test_peak_memory_with_explicit_num_threads_does_not_depend_on_the_core_count(monkeypatch):
+    q, k, v = random_qkv((2048, 64), np.float32)
+    chunked_attention(q, k, v, block_size=128, num_threads=2)  # warm up: one-time imports and caches
+    peaks = {}
+    for cores in (1, 2, 8):
+        monkeypatch.setattr(chunked, "_cpu_count", lambda cores=cores: cores)
+        peaks[cores] = cost.peak_memory(chunked_attention, q, k, v, block_size=128, num_threads=2)[1]
+    tile = 512 * 128 * 4  # one worker's score tile, float32
+    assert max(peaks.values()) - min(peaks.values()) < tile / 2, peaks
+    one = cost.peak_memory(chunked_attention, q, k, v, block_size=128, num_threads=1)[1]
+    assert peaks[2] - one > tile / 2, "a second worker thread holds a second tile"
+
+
+# ---------------------------------------------------------------- bad num_threads: one test per case
+
+Q, K, V = np.zeros((2, 3)), np.zeros((4, 3)), np.zeros((4, 5))
+
+
+@pytest.mark.parametrize(
+    "num_threads, exc",
+    [(0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError), ("2", TypeError), (2.0, TypeError)],
+)
+def test_rejects_a_bad_num_threads(num_threads, exc):
+    with pytest.raises(exc, match="num_threads must be"):
+        chunked_attention(Q, K, V, num_threads=num_threads)
+
+
+def test_accepts_a_numpy_integer_num_threads():
+    out = chunked_attention(Q, K, V, num_threads=np.int64(2))
+    np.testing.assert_array_equal(out, chunked_attention(Q, K, V))
+
+
+# ---------------------------------------------------------------- the default: CPU affinity and cgroup quota
+
+
+def affinity():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+@pytest.mark.parametrize(
+    "contents, quota",
+    [
+        ("100000 100000\n", 1),
+        ("150000 100000\n", 2),  # 1.5 CPUs: round up
+        ("50000 100000\n", 1),  # half a CPU still gets one thread
+        ("800000 100000\n", 8),
+        ("max 100000\n", None),  # no quota
+        ("", None),
+        ("garbage\n", None),
+        ("abc 100000\n", None),
+        ("100000 0\n", None),
+        ("-1 100000\n", None),
+        ("1 2 3\n", None),
+    ],
+)
+def test_cgroup_quota_is_read_and_odd_contents_are_ignored(tmp_path, monkeypatch, contents, quota):
+    path = tmp_path / "cpu.max"
+    path.write_text(contents)
+    monkeypatch.setattr(chunked, "_CGROUP_CPU_MAX", str(path))
+    assert chunked._cgroup_cpu_quota() == quota
+    expected = affinity() if quota is None else min(affinity(), quota)
+    assert chunked._cpu_count() == max(1, expected)
+
+
+def test_no_cgroup_file_means_no_cap(tmp_path, monkeypatch):
+    monkeypatch.setattr(chunked, "_CGROUP_CPU_MAX", str(tmp_path / "missing"))
+    assert chunked._cgroup_cpu_quota() is None
+    assert chunked._cpu_count() == affinity()
+
+
+def test_an_unreadable_cgroup_path_means_no_cap(tmp_path, monkeypatch):
+    monkeypatch.setattr(chunked, "_CGROUP_CPU_MAX", str(tmp_path))  # a directory: open() fails
+    assert chunked._cgroup_cpu_quota() is None
+    assert chunked._cpu_count() == affinity()
+
+
+def test_a_quota_caps_the_default_thread_count(tmp_path, monkeypatch):
+    path = tmp_path / "cpu.max"
+    path.write_text("100000 100000\n")
+    monkeypatch.setattr(chunked, "_CGROUP_CPU_MAX", str(path))
+    monkeypatch.setattr(chunked.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert chunked._cpu_count() == 1
+    counts = worker_count(monkeypatch)
+    q, k, v = random_qkv((2048, 8), np.float32)
+    chunked_attention(q, k, v, block_size=128)
+    assert len(counts) == 1
