@@ -5,7 +5,7 @@ Run: .venv/bin/python benchmarks/bench_attention.py [--quick] [--runs N] [--upda
 For each sequence length n (512 … 16,384; d = 64, float32, one head), causal and not, it times
 torch.nn.functional.scaled_dot_product_attention, lessons_lib.chunked_attention and the plain
 lessons_lib.scaled_dot_product_attention (which also returns the n × n weights). The three are timed in
-turn within each round (rotating the order, with a short pause before each call), so a busy machine slows all of them alike; the table shows the median over the
+turn within each round (in a rotating order), so a busy machine slows all of them alike; the table shows the median over the
 rounds, each one's time relative to PyTorch's, and the fraction of the machine's float32 matrix-multiply
 throughput (measured first) that chunked_attention achieves, counting 4·n²·d flops (half that, causal).
 Then it runs chunked_attention at n = 65,536 in a fresh Python process and reports that process's peak
@@ -25,11 +25,15 @@ import sys
 import textwrap
 import time
 
-import numpy as np
+# Numpy's OpenBLAS threads otherwise spin for a while after each call, on the cores PyTorch needs next
+# (measured: PyTorch 1.5x slower right after a numpy matmul). Set before numpy loads OpenBLAS.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-from lessons_lib import chunked_attention, scaled_dot_product_attention
-from lessons_lib.cost import attention_flops, matmul_gflops
-from readme_block import update_readme
+import numpy as np  # noqa: E402
+
+from lessons_lib import chunked_attention, scaled_dot_product_attention  # noqa: E402
+from lessons_lib.cost import attention_flops, matmul_gflops  # noqa: E402
+from readme_block import update_readme  # noqa: E402
 
 D = 64
 TARGET_N = 4096
@@ -68,19 +72,14 @@ def load_average():
         return float("nan")
 
 
-def time_round_robin(fns, rounds, settle=0.05):
-    """Call each function once per round, in a rotating order; return {name: [seconds, ...]}.
-
-    Rotating the order and pausing ``settle`` seconds before each call keeps one library's thread pool
-    (OpenBLAS and OpenMP threads spin for a while after a call) from slowing the next one down.
-    """
+def time_round_robin(fns, rounds):
+    """Call each function once per round, in a rotating order; return {name: [seconds, ...]}."""
     times = {name: [] for name in fns}
     names = list(fns)
     for fn in fns.values():  # warm-up: first-call costs (allocation, thread start) are not timed
         fn()
     for r in range(rounds):
         for name in names[r % len(names):] + names[: r % len(names)]:
-            time.sleep(settle)
             start = time.perf_counter()
             fns[name]()
             times[name].append(time.perf_counter() - start)
@@ -199,7 +198,8 @@ def main():
     out = [
         f"Machine: {machine}. d = 64, float32, one head; times are the median (middle half of the runs in "
         f"brackets) of {rounds} rounds{' (fewer above n = 4096)' if not args.quick else ''}; the three functions "
-        f"run in turn in each round, in a rotating order, each after a 50 ms pause. Matrix-multiply peak of this machine: {peak:.0f} GFLOP/s "
+        f"run in turn in each round, in a rotating order; numpy's OpenBLAS threads sleep as soon as a call ends "
+        f"(OPENBLAS_THREAD_TIMEOUT=4) so they do not spin on the cores PyTorch needs next. Matrix-multiply peak of this machine: {peak:.0f} GFLOP/s "
         f"(float32, 2048 × 2048, best of 7). Load average at start: {load_before:.2f}.",
         "",
     ]
