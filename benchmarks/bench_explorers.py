@@ -93,20 +93,18 @@ def explorers():
 
 
 def measure():
-    from browser_support import CHROMIUM, CHROMIUM_ARGS, new_context, serve, wait_for_explorers
-    from ipywidgets.embed import embed_minimal_html
+    from browser_support import CHROMIUM, CHROMIUM_ARGS, new_context, serve_npm, static_widget_page, wait_for_explorers
     from playwright.sync_api import sync_playwright
 
     cases = explorers()
     with tempfile.TemporaryDirectory() as tmp:
-        embed_minimal_html(Path(tmp) / "bench.html", views=[w for _, w, _ in cases], title="bench", drop_defaults=False,
-                           embed_url="https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@1.0.6/dist/embed-amd.js")
-        url, server = serve(Path(tmp))
+        page_url = static_widget_page([w for _, w, _ in cases], Path(tmp) / "bench.html", "bench")
+        npm_url, server = serve_npm()
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            context = new_context(browser, url)
+            context = new_context(browser, npm_url)
             page = context.new_page()
-            page.goto(url + "bench.html")
+            page.goto(page_url)
             wait_for_explorers(page, len(cases))
             version = browser.version
             rows = []

@@ -1,9 +1,8 @@
 """Helpers for the browser tests over the built book (``_build/html``), offline, in Debian's Chromium.
 
-The book's pages are opened from disk (file://), as a reader opens ``_build/html/index.html``; the
-test harness's generated pages are served over a local HTTP server. The CDN scripts the pages load
-(require.js, the widget html-manager, anywidget, MathJax) are intercepted and redirected to the pinned
-npm packages in ``js/node_modules`` on a local server. The copies the tests open drop
+Every page is opened from disk (file://), as a reader opens ``_build/html/index.html``. The CDN
+scripts the pages load (require.js, the widget html-manager, anywidget, MathJax) are intercepted and
+redirected to the pinned npm packages in ``js/node_modules`` on a local server. The copies the tests open drop
 ``integrity``/``crossorigin`` so the local require.js is accepted; the built pages keep their CDN
 URLs for readers. Any other request to the internet is blocked and reported. Without Chromium, the
 built book or the npm packages, the tests skip — or fail when the ``CI`` environment variable is set."""
@@ -12,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import io
 import json
 import os
 import re
@@ -96,7 +94,7 @@ def page_explorers(html: str) -> list[dict]:
     return out
 
 
-class _BookHandler(http.server.SimpleHTTPRequestHandler):
+class _NpmHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # keep pytest output clean
         pass
 
@@ -115,19 +113,6 @@ class _BookHandler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Access-Control-Allow-Origin", "*")
         super().end_headers()
 
-    def send_head(self):
-        path = Path(self.translate_path(self.path))
-        if path.is_dir():
-            path = path / "index.html"
-        if path.suffix != ".html" or not path.is_file():
-            return super().send_head()
-        body = _SRI.sub("", path.read_text(encoding="utf-8")).encode("utf-8")
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        return io.BytesIO(body)
-
 
 def copy_without_sri(source: Path, target: Path) -> Path:
     """Copy a built site, dropping ``integrity``/``crossorigin`` from its HTML (the original keeps them)."""
@@ -137,9 +122,22 @@ def copy_without_sri(source: Path, target: Path) -> Path:
     return target
 
 
-def serve(directory: Path):
-    """Serve ``directory`` on 127.0.0.1 (a free port); returns (base_url, server)."""
-    handler = functools.partial(_BookHandler, directory=str(directory))
+BOOK_EMBED_URL = "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@1.0.6/dist/embed-amd.js"
+"""The widget manager the book's pages load (Jupyter Book 1 embeds html-manager 1.0.6)."""
+
+
+def static_widget_page(views, path: Path, title: str) -> str:
+    """Write ``views`` as a static widget page, as the book embeds widgets (no kernel); return its file:// URL."""
+    from ipywidgets.embed import embed_minimal_html
+
+    embed_minimal_html(path, views=views, title=title, embed_url=BOOK_EMBED_URL, drop_defaults=False)
+    path.write_text(_SRI.sub("", path.read_text(encoding="utf-8")), encoding="utf-8")
+    return path.as_uri()
+
+
+def serve_npm():
+    """Serve the pinned npm packages (js/node_modules) that stand in for the CDN; returns (base_url, server)."""
+    handler = functools.partial(_NpmHandler, directory=str(NODE_MODULES))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}/", server

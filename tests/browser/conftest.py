@@ -9,13 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM, CHROMIUM_ARGS, HTML_DIR, NODE_MODULES, copy_without_sri, missing, serve
+from browser_support import CHROMIUM, CHROMIUM_ARGS, HTML_DIR, NODE_MODULES, copy_without_sri, missing, serve_npm
 
 
 @pytest.fixture(scope="session")
 def npm_url():
     """A local server for the pinned npm packages that stand in for the pages' CDN scripts."""
-    url, server = serve(NODE_MODULES)
+    url, server = serve_npm()
     yield url
     server.shutdown()
     server.server_close()

@@ -12,12 +12,19 @@ import json
 
 import numpy as np
 import pytest
-from browser_support import axe_violations, new_context, new_probe, page_explorers, screenshot, serve, wait_for_explorers
+from browser_support import (
+    axe_violations,
+    new_context,
+    new_probe,
+    page_explorers,
+    screenshot,
+    static_widget_page,
+    wait_for_explorers,
+)
 
 import lessons_lib as ll
 from lessons_lib.explorers import AttentionExplorer, HeadsExplorer
 
-BOOK_EMBED_URL = "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@1.0.6/dist/embed-amd.js"
 
 
 def long_explorers():
@@ -32,32 +39,20 @@ def long_explorers():
 
 
 @pytest.fixture(scope="module")
-def harness(browser, tmp_path_factory):
-    """The static page of long inputs, loaded once."""
-    from ipywidgets.embed import embed_minimal_html
-
-    directory = tmp_path_factory.mktemp("harness")
-    pages = {"long": long_explorers()}
-    for name, views in pages.items():
-        embed_minimal_html(directory / f"{name}.html", views=views, title=f"explorers: {name}", embed_url=BOOK_EMBED_URL,
-                           drop_defaults=False)
-    url, server = serve(directory)
-    loaded = {}
-    context = new_context(browser, url)
-    for name, views in pages.items():
-        probe = new_probe(context, f"{url}{name}.html")
-        wait_for_explorers(probe.page, len(views))
-        html = (directory / f"{name}.html").read_text()
-        loaded[name] = (probe, page_explorers(html))
-    yield loaded
+def harness(browser, npm_url, tmp_path_factory):
+    """The static page of long inputs, loaded once: (probe, explorers on it)."""
+    views = long_explorers()
+    path = tmp_path_factory.mktemp("harness") / "long.html"
+    context = new_context(browser, npm_url)
+    probe = new_probe(context, static_widget_page(views, path, "explorers: long inputs"))
+    wait_for_explorers(probe.page, len(views))
+    yield probe, page_explorers(path.read_text(encoding="utf-8"))
     context.close()
-    server.shutdown()
-    server.server_close()
 
 
 def test_long_inputs_stay_usable(harness):
     """64 tokens, 64 tokens × 12 heads, 6 layers × 12 heads: they render inside the page, respond, show numbers."""
-    probe, explorers = harness["long"]
+    probe, explorers = harness
     probe.page.bring_to_front()
     page = probe.page
     roots = page.locator(".lx-root[data-explorer]")
