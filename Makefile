@@ -48,11 +48,12 @@ binder-env: install
 
 test: install js-deps browser binder-env
 	$(BIN)/jupyter-book build . -W -n --keep-going
-	JUPYTER_PATH=$(CURDIR)/.binder-env/share/jupyter $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests book $(NBVAL)
+	LESSONS_LIB_SOLUTIONS=1 JUPYTER_PATH=$(CURDIR)/.binder-env/share/jupyter $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests book $(NBVAL)
 
 # Re-execute every chapter in place (stores outputs and widget state); run after editing a notebook.
+# LESSONS_LIB_SOLUTIONS=1 runs the exercises' %%solution cells (students' runs skip them: lessons_lib/exercises.py).
 execute: install
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=300 --ExecutePreprocessor.record_timing=False book/*.ipynb
+	LESSONS_LIB_SOLUTIONS=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=300 --ExecutePreprocessor.record_timing=False book/*.ipynb
 
 lab: install
 	$(BIN)/jupyter lab book/
