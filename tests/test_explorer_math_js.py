@@ -226,3 +226,13 @@ def test_node_property_tests_pass():
     done = subprocess.run([NODE, "--test", str(ROOT / "js" / "tests" / "math.test.mjs")], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "# fail 0" in done.stdout
+
+
+def test_causal_rule_matches_lessons_lib_for_every_alignment():
+    """math.js's one causal rule (causalVisible) is lessons_lib's causal_mask, n_q != n_k included."""
+    shapes = [(n_q, n_k) for n_q in range(1, 6) for n_k in range(1, 6)]
+    cases = [("causalVisible", [i, j, n_q, n_k]) for n_q, n_k in shapes for i in range(n_q) for j in range(n_k)]
+    visible = iter(run_js(cases))
+    for n_q, n_k in shapes:
+        got = np.array([[next(visible) for _ in range(n_k)] for _ in range(n_q)])
+        assert np.array_equal(got, ll.causal_mask(n_q, n_k)), (n_q, n_k)

@@ -13,7 +13,7 @@ Bad data raises ``ValueError`` (:class:`ExplorerValueError`) before anything is 
 """
 
 from ._base import ExplorerValueError
-from .attention import MASK_MODES, AttentionExplorer
+from .attention import MASK_MODES, AttentionExplorer, mode_mask
 from .heads import HeadsExplorer
 from .online_softmax import OnlineSoftmaxExplorer, online_softmax_steps
 from .soft_lookup import SoftLookupExplorer
@@ -26,4 +26,5 @@ __all__ = [
     "online_softmax_steps",
     "ExplorerValueError",
     "MASK_MODES",
+    "mode_mask",
 ]

@@ -1,6 +1,9 @@
 // AttentionExplorer front-end: pick a query token, follow scores → scale → mask → softmax → weighted sum.
 import { attentionRow, attentionWeights, maskMatrix } from "./math.js";
-import { Heatmap, el, exact, exactTitlesOnHover, weightLegend, fmt, fmtVector, stateJSON, tokenPicker } from "./ui.js";
+import {
+  Heatmap, el, exact, exactTitlesOnHover, explorerRoot, fmt, fmtVector, isolate, listen, numberCell, scrollRegion, setter,
+  stateJSON, tokenPicker, uniqueId, weightCell, weightLegend,
+} from "./ui.js";
 
 const LOG_RANGE = 2; // the scale slider spans default × 10^-2 … default × 10^2
 const MODES = [
@@ -17,12 +20,8 @@ function render({ model, el: host }) {
   const v = model.get("v");
   const n = tokens.length;
   const defaultScale = model.get("default_scale");
-  const uid = `lx-attn-${Math.random().toString(36).slice(2, 9)}`;
-
-  const set = (changes) => {
-    for (const [name, value] of Object.entries(changes)) model.set(name, value);
-    model.save_changes();
-  };
+  const uid = uniqueId("lx-attn");
+  const set = setter(model);
 
   // --- controls -----------------------------------------------------------------------------
   const picker = tokenPicker(tokens, "Query token", (i) => set({ query_index: i }));
@@ -87,20 +86,15 @@ function render({ model, el: host }) {
   const body = el("tbody", {});
   const rows = tokens.map((token, j) => {
     const cells = {
-      key: el("th", { scope: "row", class: "lx-key" }, token),
-      score: el("td", { class: "lx-num", "data-step": "score" }),
-      scaled: el("td", { class: "lx-num", "data-step": "scaled" }),
-      masked: el("td", { class: "lx-num", "data-step": "masked" }),
-      weight: el("td", { class: "lx-weight", "data-step": "weight" }),
-      value: el("td", { class: "lx-num lx-vector", "data-step": "value" }, fmtVector(v[j], 2, 4)),
+      score: numberCell("score"),
+      scaled: numberCell("scaled"),
+      masked: numberCell("masked"),
+      weight: weightCell(),
     };
-    cells.value.title = `v_${j} = ${fmtVector(v[j], 6)}`;
-    const bar = el("span", { class: "lx-bar" });
-    const number = el("span", { class: "lx-bar-number" });
-    cells.weight.append(el("span", { class: "lx-bar-track", "aria-hidden": "true" }, bar), number);
-    const tr = el("tr", { "data-key": j }, Object.values(cells));
+    const value = el("td", { class: "lx-num lx-vector", "data-step": "value", title: `v_${j} = ${fmtVector(v[j], 6)}` }, fmtVector(v[j], 2, 4));
+    const tr = el("tr", { "data-key": j }, el("th", { scope: "row", class: "lx-key" }, el("bdi", {}, token)), Object.values(cells).map((c) => c.td), value);
     body.append(tr);
-    return { tr, cells, bar, number };
+    return { tr, cells };
   });
   const entropyCell = el("td", { colspan: 5, class: "lx-entropy" });
   const outputCell = el("td", { colspan: 5, class: "lx-num lx-output" });
@@ -130,11 +124,7 @@ function render({ model, el: host }) {
       el("tr", {}, el("th", { scope: "row" }, "5. output"), outputCell),
     ),
   );
-  const tableScroll = el(
-    "div",
-    { class: "lx-scroll", tabindex: n > 14 ? 0 : undefined, role: n > 14 ? "region" : undefined, "aria-label": n > 14 ? "Step-by-step table" : undefined },
-    table,
-  );
+  const tableScroll = scrollRegion("Step-by-step table", table);
 
   // --- the heatmap of all weights --------------------------------------------------------------
   let weights = null;
@@ -146,9 +136,9 @@ function render({ model, el: host }) {
     maxSize: Math.min(440, Math.max(240, 34 * n)),
     describe: (i, j) => {
       const w = weights?.[i];
-      if (!w) return `query ${tokens[i]} (row ${i}): every key is masked, no softmax`;
-      if (hidden[i][j]) return `query ${tokens[i]} → key ${tokens[j]}: masked (weight 0)`;
-      return `query ${tokens[i]} → key ${tokens[j]}: weight ${exact(w[j])}`;
+      if (!w) return `query ${isolate(tokens[i])} (row ${i}): every key is masked, no softmax`;
+      if (hidden[i][j]) return `query ${isolate(tokens[i])} → key ${isolate(tokens[j])}: masked (weight 0)`;
+      return `query ${isolate(tokens[i])} → key ${isolate(tokens[j])}: weight ${exact(w[j])}`;
     },
     onActivate: (i, j) => (hasControl("mask") ? toggleCell(i, j) : set({ query_index: i })),
   });
@@ -180,25 +170,17 @@ function render({ model, el: host }) {
   }
   showControls();
 
-  const title = model.get("title");
-  const root = el(
-    "div",
-    { class: "lx-root lx-attention", "data-explorer": "attention" },
-    title ? el("div", { class: "lx-title" }, title) : null,
-    el("p", { class: "lx-help" }, "Click a token (or use the arrow keys) to make it the query. Hover a number or a heatmap cell for its exact value."),
+  const root = explorerRoot(
+    "attention",
+    model,
+    "Click a token (or use the arrow keys) to make it the query. Hover a number or a heatmap cell for its exact value.",
     picker.element,
     controls,
     el(
       "div",
       { class: "lx-main" },
       el("div", { class: "lx-panel" }, tableScroll),
-      el(
-        "figure",
-        { class: "lx-panel lx-figure" },
-        heatmap.element,
-        weightLegend(),
-        heatmapCaption,
-      ),
+      el("figure", { class: "lx-panel lx-figure" }, heatmap.element, weightLegend(), heatmapCaption),
     ),
   );
   host.append(root);
@@ -223,19 +205,12 @@ function render({ model, el: host }) {
     for (const m of modeInputs) m.input.checked = m.value === mode;
     padding.value = String(paddingLength ?? n);
 
-    caption.textContent = `Query “${tokens[i]}” (position ${i}), step by step`;
+    caption.replaceChildren("Query “", el("bdi", {}, tokens[i]), `” (position ${i}), step by step`);
     rows.forEach((r, j) => {
-      const w = row.weights ? row.weights[j] : null;
-      const put = (cell, x) => {
-        cell.textContent = fmt(x, 3);
-        cell.dataset.value = exact(x);
-      };
-      put(r.cells.score, row.scores[j]);
-      put(r.cells.scaled, row.scaled[j]);
-      put(r.cells.masked, row.masked[j]);
-      r.number.textContent = fmt(w, 3);
-      r.cells.weight.dataset.value = exact(w);
-      r.bar.style.width = `${100 * (w ?? 0)}%`;
+      r.cells.score.set(row.scores[j]);
+      r.cells.scaled.set(row.scaled[j]);
+      r.cells.masked.set(row.masked[j]);
+      r.cells.weight.set(row.weights ? row.weights[j] : null);
       r.tr.classList.toggle("lx-masked", !allowed[i][j]);
     });
     if (row.weights) {
@@ -265,13 +240,12 @@ function render({ model, el: host }) {
     });
   }
 
-  const events = ["query_index", "scale", "mask_mode", "padding_length", "masked_cells"].map((name) => `change:${name}`);
-  for (const event of events) model.on(event, update);
-  model.on("change:controls", showControls);
+  const stop = listen(model, ["query_index", "scale", "mask_mode", "padding_length", "masked_cells"], update);
+  const stopControls = listen(model, ["controls"], showControls);
   update();
   return () => {
-    for (const event of events) model.off(event, update);
-    model.off("change:controls", showControls);
+    stop();
+    stopControls();
   };
 }
 

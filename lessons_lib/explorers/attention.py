@@ -11,7 +11,7 @@ import traitlets
 from ..attention import causal_mask, padding_mask, scaled_dot_product_attention
 from ._base import ExplorerBase, ExplorerValueError, as_index, as_labels, as_lists, as_matrix, as_scale, bundle_esm, synced
 
-__all__ = ["AttentionExplorer", "MASK_MODES", "CONTROLS"]
+__all__ = ["AttentionExplorer", "MASK_MODES", "CONTROLS", "mode_mask"]
 
 MASK_MODES = ("none", "causal", "padding", "custom")
 """``none``: every key visible; ``causal``: key j visible to query i when j <= i; ``padding``: only the
@@ -125,23 +125,33 @@ class AttentionExplorer(ExplorerBase):
     # -- the same maths in numpy ------------------------------------------------------------------
 
     def mask(self) -> np.ndarray:
-        """The current boolean (n, n) mask, True = may attend."""
-        n = len(self.tokens)
-        if self.mask_mode == "causal":
-            return causal_mask(n)
-        if self.mask_mode == "padding":
-            return np.broadcast_to(padding_mask([self.padding_length or n], n)[0], (n, n)).copy()
-        allowed = np.ones((n, n), dtype=bool)
-        if self.mask_mode == "custom":
-            for i, j in self.masked_cells:
-                allowed[i, j] = False
-        return allowed
+        """The current boolean (n, n) mask, True = may attend (:func:`mode_mask`)."""
+        return mode_mask(self.mask_mode, len(self.tokens), self.padding_length, self.masked_cells)
 
     def attention(self):
         """``(output, weights)`` for every query under the current scale and mask (``scaled_dot_product_attention``)."""
         return scaled_dot_product_attention(
             np.array(self.q), np.array(self.k), np.array(self.v), mask=self.mask(), scale=self.scale
         )
+
+
+def mode_mask(mode: str, n: int, padding_length=None, masked_cells=()) -> np.ndarray:
+    """The (n, n) boolean mask (True = may attend) that a mask mode of :data:`MASK_MODES` means.
+
+    The one Python home of this rule (``math.js: maskMatrix`` is the JavaScript one, tested against it):
+    ``causal`` is ``causal_mask(n)``; ``padding`` keeps the first ``padding_length`` keys (None = all n);
+    ``custom`` hides the ``[query, key]`` pairs in ``masked_cells``.
+    """
+    mode = _as_mode(mode)
+    if mode == "causal":
+        return causal_mask(n)
+    if mode == "padding":
+        return np.broadcast_to(padding_mask([padding_length or n], n)[0], (n, n)).copy()
+    allowed = np.ones((n, n), dtype=bool)
+    if mode == "custom":
+        for i, j in masked_cells:
+            allowed[i, j] = False
+    return allowed
 
 
 def _as_mode(mode) -> str:

@@ -1,6 +1,9 @@
 // SoftLookupExplorer front-end: drag a query among 2-D keys; weights and output update live.
 import { softLookup } from "./math.js";
-import { el, weightColour, exact, fmt, fmtVector, liveRegion, rgb, stateJSON } from "./ui.js";
+import {
+  el, exact, explorerRoot, fmt, fmtVector, isolate, listen, liveRegion, numberCell, rgb, setter, stateJSON, uniqueId,
+  weightCell, weightColour,
+} from "./ui.js";
 
 const SIZE = 320; // the plot's side, in CSS pixels
 const PAD = 36;
@@ -20,7 +23,8 @@ function render({ model, el: host }) {
   const values = model.get("value_vectors");
   const labels = model.get("labels");
   const n = keys.length;
-  const uid = `lx-soft-${Math.random().toString(36).slice(2, 9)}`;
+  const uid = uniqueId("lx-soft");
+  const set = setter(model);
   let view = bounds([...keys, model.get("query")]);
 
   const toPx = ([x, y]) => [PAD + ((x - view.x0) / view.span) * (SIZE - 2 * PAD), SIZE - PAD - ((y - view.y0) / view.span) * (SIZE - 2 * PAD)];
@@ -28,10 +32,7 @@ function render({ model, el: host }) {
     view.x0 + ((px - PAD) / (SIZE - 2 * PAD)) * view.span,
     view.y0 + ((SIZE - PAD - py) / (SIZE - 2 * PAD)) * view.span,
   ];
-  const setQuery = (query) => {
-    model.set("query", query.map((x) => Math.round(x * 1e4) / 1e4));
-    model.save_changes();
-  };
+  const setQuery = (query) => set({ query: query.map((x) => Math.round(x * 1e4) / 1e4) });
 
   // --- the plot ------------------------------------------------------------------------------
   const svg = el("svg:svg", {
@@ -145,30 +146,24 @@ function render({ model, el: host }) {
     max: Math.max(10, 2 * model.get("scale")),
     step: 0.05,
     "aria-label": "Scale (multiplies every score before the softmax)",
-    oninput: () => {
-      model.set("scale", Number(scaleInput.value));
-      model.save_changes();
-    },
+    oninput: () => set({ scale: Number(scaleInput.value) }),
   });
   const scaleText = el("output", { class: "lx-num", for: `${uid}-scale` });
 
   const weightRows = labels.map((label, j) => {
-    const bar = el("span", { class: "lx-bar" });
-    const number = el("span", { class: "lx-bar-number" });
-    const score = el("td", { class: "lx-num", "data-step": "score" });
-    const weight = el("td", { class: "lx-weight", "data-step": "weight" }, el("span", { class: "lx-bar-track", "aria-hidden": "true" }, bar), number);
-    const value = el("td", { class: "lx-num lx-vector" }, fmtVector(values[j], 2, 4));
-    value.title = values[j].map(exact).join(", ");
+    const score = numberCell("score");
+    const weight = weightCell();
+    const value = el("td", { class: "lx-num lx-vector", title: values[j].map(exact).join(", ") }, fmtVector(values[j], 2, 4));
     const tr = el(
       "tr",
       { "data-key": j },
-      el("th", { scope: "row", class: "lx-key" }, label),
+      el("th", { scope: "row", class: "lx-key" }, el("bdi", {}, label)),
       el("td", { class: "lx-num" }, fmtVector(keys[j], 2)),
-      score,
-      weight,
+      score.td,
+      weight.td,
       value,
     );
-    return { tr, bar, number, score, weight };
+    return { tr, score, weight };
   });
   const outputCell = el("td", { colspan: 4, class: "lx-num lx-output" });
   const table = el(
@@ -193,12 +188,10 @@ function render({ model, el: host }) {
   );
   const live = liveRegion();
 
-  const title = model.get("title");
-  const root = el(
-    "div",
-    { class: "lx-root lx-soft-lookup", "data-explorer": "soft-lookup" },
-    title ? el("div", { class: "lx-title" }, title) : null,
-    el("p", { class: "lx-help" }, "Drag the query (◆) among the keys, or click the plot and use the arrow keys. Weights = softmax(scale × key · query); output = Σ weight × value."),
+  const root = explorerRoot(
+    "soft-lookup",
+    model,
+    "Drag the query (◆) among the keys, or click the plot and use the arrow keys. Weights = softmax(scale × key · query); output = Σ weight × value.",
     el(
       "div",
       { class: "lx-main" },
@@ -209,10 +202,10 @@ function render({ model, el: host }) {
         el(
           "div",
           { class: "lx-controls" },
-          el("div", { class: "lx-control" }, el("span", { class: "lx-label" }, "Query"), `${xName} `, xInput, ` ${yName} `, yInput),
+          el("div", { class: "lx-control" }, el("span", { class: "lx-label" }, "Query"), el("bdi", {}, xName), " ", xInput, " ", el("bdi", {}, yName), " ", yInput),
           el("div", { class: "lx-control" }, el("label", { for: `${uid}-scale` }, "Scale"), scaleInput, scaleText),
         ),
-        table,
+        scrollRegion("Soft lookup table", table),
         live,
       ),
     ),
@@ -235,14 +228,8 @@ function render({ model, el: host }) {
       Object.entries({ x1: px, y1: py, x2: kx, y2: ky }).forEach(([a, b]) => links[j].setAttribute(a, b));
       links[j].setAttribute("stroke-width", String(0.5 + 7 * w));
       keyMarks[j].querySelector("circle").setAttribute("fill", rgb(weightColour(w)));
-      const r = weightRows[j];
-      r.bar.style.width = `${100 * w}%`;
-      r.number.textContent = fmt(w, 3);
-      r.weight.title = exact(w);
-      r.weight.dataset.value = exact(w);
-      r.score.textContent = fmt(result.scores[j], 3);
-      r.score.title = exact(result.scores[j]);
-      r.score.dataset.value = exact(result.scores[j]);
+      weightRows[j].weight.set(w);
+      weightRows[j].score.set(result.scores[j]);
     });
     if (document.activeElement !== xInput) xInput.value = String(qx);
     if (document.activeElement !== yInput) yInput.value = String(qy);
@@ -253,17 +240,13 @@ function render({ model, el: host }) {
     scaleText.title = exact(scale);
     outputCell.textContent = fmtVector(result.output, 3);
     outputCell.title = result.output.map(exact).join(", ");
-    live.textContent = `query (${fmt(qx, 2)}, ${fmt(qy, 2)}): ` + labels.map((label, j) => `${label} ${fmt(result.weights[j], 2)}`).join(", ");
+    live.textContent = `query (${fmt(qx, 2)}, ${fmt(qy, 2)}): ` + labels.map((label, j) => `${isolate(label)} ${fmt(result.weights[j], 2)}`).join(", ");
     root.dataset.state = stateJSON({ query, scale, scores: result.scores, weights: result.weights, output: result.output });
   }
 
-  model.on("change:query", update);
-  model.on("change:scale", update);
+  const stop = listen(model, ["query", "scale"], update);
   update();
-  return () => {
-    model.off("change:query", update);
-    model.off("change:scale", update);
-  };
+  return stop;
 }
 
 export default { render };

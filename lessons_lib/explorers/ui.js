@@ -29,6 +29,14 @@ export function fmt(x, digits = 3) {
   return x.toFixed(digits).replaceAll("-", "−");
 }
 
+/**
+ * A label isolated for plain text (tooltips, aria-labels, live regions): FSI … PDI, the text form of <bdi>,
+ * so a right-to-left override inside a label cannot reorder the text around it.
+ */
+export function isolate(label) {
+  return `\u2068${label}\u2069`;
+}
+
 /** The exact value, as JavaScript prints it (shortest string that round-trips): for titles and data attributes. */
 export function exact(x) {
   if (x === null || x === undefined) return "none";
@@ -46,6 +54,82 @@ export function fmtVector(values, digits = 3, maxShown = Infinity) {
 /** JSON that keeps -Infinity readable (as the string "-Infinity"), for data-* attributes. */
 export function stateJSON(value) {
   return JSON.stringify(value, (_, x) => (x === -Infinity ? "-Infinity" : x === Infinity ? "Infinity" : x));
+}
+
+// --- scaffolding every explorer shares ---------------------------------------------------------
+
+let idCount = 0;
+/** An id unique on the page (several explorers, each with its own copy of this module, can share a page). */
+export function uniqueId(prefix) {
+  idCount += 1;
+  return `${prefix}-${idCount}-${Math.random().toString(36).slice(2, 7)}`;
+}
+
+/** set(changes): set traits from the page and send them to Python in one message. */
+export function setter(model) {
+  return (changes) => {
+    for (const [name, value] of Object.entries(changes)) model.set(name, value);
+    model.save_changes();
+  };
+}
+
+/** Call update() whenever one of the named traits changes; returns the cleanup that render returns. */
+export function listen(model, names, update) {
+  const events = names.map((name) => `change:${name}`);
+  for (const event of events) model.on(event, update);
+  return () => {
+    for (const event of events) model.off(event, update);
+  };
+}
+
+/** The explorer's box: data-explorer="kind", the title (if any), one line of help, then the content. */
+export function explorerRoot(kind, model, help, ...children) {
+  const title = model.get("title");
+  return el(
+    "div",
+    { class: `lx-root lx-${kind}`, "data-explorer": kind },
+    title ? el("div", { class: "lx-title" }, el("bdi", {}, title)) : null,
+    el("p", { class: "lx-help" }, help),
+    ...children,
+  );
+}
+
+/** A box that scrolls its content (both ways) inside the explorer, focusable so keyboards can scroll it too. */
+export function scrollRegion(label, content, extraClass = "") {
+  return el("div", { class: `lx-scroll ${extraClass}`.trim(), tabindex: 0, role: "region", "aria-label": label }, content);
+}
+
+/** A table cell that shows a number (fixed decimals) and keeps its exact value in data-value: {td, set(x)}. */
+export function numberCell(step, digits = 3) {
+  const td = el("td", { class: "lx-num", "data-step": step });
+  let shownValue = td; // nothing shown yet
+  return {
+    td,
+    set(x) {
+      if (x === shownValue) return; // unchanged: no DOM write, no relayout
+      shownValue = x;
+      td.textContent = fmt(x, digits);
+      td.dataset.value = exact(x);
+    },
+  };
+}
+
+/** A table cell that shows a weight as a bar and a number, its exact value in data-value: {td, set(w)}. */
+export function weightCell() {
+  const bar = el("span", { class: "lx-bar" });
+  const number = el("span", { class: "lx-bar-number" });
+  const td = el("td", { class: "lx-weight", "data-step": "weight" }, el("span", { class: "lx-bar-track", "aria-hidden": "true" }, bar), number);
+  let shownValue = td;
+  return {
+    td,
+    set(w) {
+      if (w === shownValue) return;
+      shownValue = w;
+      number.textContent = fmt(w, 3);
+      td.dataset.value = exact(w);
+      bar.style.width = `${100 * (w ?? 0)}%`;
+    },
+  };
 }
 
 // Cividis (colour-blind safe, monotone in lightness), 33 stops from matplotlib.
@@ -97,6 +181,34 @@ export function rgb([r, g, b]) {
 const LABEL_FONT = "11px system-ui, -apple-system, 'Segoe UI', sans-serif";
 const HIDDEN_RGB = [230, 230, 230]; // masked cells: light grey with a diagonal stroke
 
+/**
+ * Paint an (n, m) matrix of weights into `canvas`, one pixel per cell (scale it up with drawImage or CSS,
+ * pixelated). A null row, or hidden[i][j] = true, is a masked cell. Returns the canvas.
+ */
+export function paintMatrix(canvas, matrix, hidden = null, m = matrix[0]?.length ?? 0) {
+  const n = matrix.length;
+  if (canvas.width !== m || canvas.height !== n) {
+    canvas.width = m;
+    canvas.height = n;
+  }
+  const ctx = canvas.getContext("2d");
+  const image = ctx.createImageData(m, n);
+  const px = image.data;
+  for (let i = 0; i < n; i++) {
+    const row = matrix[i];
+    for (let j = 0; j < m; j++) {
+      const [r, g, b] = !row || (hidden && hidden[i][j]) ? HIDDEN_RGB : weightColour(row[j]);
+      const o = 4 * (i * m + j);
+      px[o] = r;
+      px[o + 1] = g;
+      px[o + 2] = b;
+      px[o + 3] = 255;
+    }
+  }
+  ctx.putImageData(image, 0, 0);
+  return canvas;
+}
+
 /** Black or white, whichever reads better on the colour. */
 export function textOn([r, g, b]) {
   return 0.299 * r + 0.587 * g + 0.114 * b > 140 ? "#000" : "#fff";
@@ -128,7 +240,7 @@ export function tokenPicker(tokens, label, onSelect) {
         type: "button",
         class: SPECIAL_TOKEN.test(token) ? "lx-token lx-special" : "lx-token",
         "data-index": i,
-        "aria-label": `${label}: ${token} (position ${i}${SPECIAL_TOKEN.test(token) ? ", special token" : ""})`,
+        "aria-label": `${label}: ${isolate(token)} (position ${i}${SPECIAL_TOKEN.test(token) ? ", special token" : ""})`,
         title: `position ${i}`,
         onclick: () => onSelect(i),
       },
@@ -207,7 +319,7 @@ export class Heatmap {
     return this._g;
   }
 
-  /** Draw {matrix, hidden, highlightRow}: cells through one ImageData (one pixel per cell, scaled up). */
+  /** Draw {matrix, hidden, highlightRow}: one pixel per cell (paintMatrix), scaled up. */
   draw(data) {
     this.data = data;
     const g = (this.geometry = this._geometry());
@@ -226,25 +338,7 @@ export class Heatmap {
     const { matrix, hidden } = data;
     const isHidden = (i, j) => !matrix[i] || (hidden && hidden[i] && hidden[i][j]);
 
-    if (!this._pixels || this._pixels.width !== g.m || this._pixels.height !== g.n) {
-      this._pixels = document.createElement("canvas");
-      this._pixels.width = g.m;
-      this._pixels.height = g.n;
-      this._image = this._pixels.getContext("2d").createImageData(g.m, g.n);
-    }
-    const px = this._image.data;
-    for (let i = 0; i < g.n; i++) {
-      const row = matrix[i];
-      for (let j = 0; j < g.m; j++) {
-        const [r, gr, b] = isHidden(i, j) ? HIDDEN_RGB : weightColour(row[j]);
-        const o = 4 * (i * g.m + j);
-        px[o] = r;
-        px[o + 1] = gr;
-        px[o + 2] = b;
-        px[o + 3] = 255;
-      }
-    }
-    this._pixels.getContext("2d").putImageData(this._image, 0, 0);
+    this._pixels = paintMatrix(this._pixels || document.createElement("canvas"), matrix, hidden, g.m);
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(this._pixels, g.left, g.top, g.m * g.cell, g.n * g.cell);
 

@@ -14,7 +14,16 @@ import math
 import numpy as np
 
 import lessons_lib as ll
-from lessons_lib.explorers import online_softmax_steps
+import lessons_lib.explorers
+from lessons_lib.explorers import (
+    AttentionExplorer,
+    HeadsExplorer,
+    OnlineSoftmaxExplorer,
+    SoftLookupExplorer,
+    mode_mask,
+    online_softmax_steps,
+)
+from lessons_lib.explorers._base import ExplorerBase
 
 EXACT = dict(rtol=1e-9, atol=1e-12)  # JS and numpy both compute in float64; only summation order differs
 
@@ -58,24 +67,12 @@ def assert_weight_text_matches(root, weights, digits: int = 3):
 # --- AttentionExplorer ----------------------------------------------------------------------------
 
 
-def _attention_mask(n, mode, padding_length, masked_cells):
-    if mode == "causal":
-        return ll.causal_mask(n)
-    if mode == "padding":
-        return np.broadcast_to(ll.padding_mask([padding_length or n], n)[0], (n, n)).copy()
-    allowed = np.ones((n, n), dtype=bool)
-    if mode == "custom":
-        for i, j in masked_cells:
-            allowed[i, j] = False
-    return allowed
-
-
 def expected_attention_row(data, now):
     """lessons_lib's weights, output and entropy for the query, scale and mask the explorer shows now."""
     q, k, v = (np.array(data[name]) for name in ("q", "k", "v"))
     n = len(data["tokens"])
     i = now["query_index"]
-    allowed = _attention_mask(n, now["mask_mode"], now["padding_length"], now["masked_cells"])
+    allowed = mode_mask(now["mask_mode"], n, now["padding_length"], now["masked_cells"])
     row_mask = np.ones((n, n), dtype=bool)
     row_mask[i] = allowed[i]  # other rows may have every key masked (custom mode); they do not matter here
     output, weights = ll.scaled_dot_product_attention(q, k, v, mask=row_mask, scale=now["scale"])
@@ -358,3 +355,28 @@ CHECKS = {
     "HeadsExplorer": check_heads,
     "OnlineSoftmaxExplorer": check_online_softmax,
 }
+
+
+def _examples():
+    rng = np.random.default_rng(3)
+    tokens = ["The", "cat", "sat", "on", "the", "mat"]
+    return {
+        "AttentionExplorer": AttentionExplorer(tokens, *rng.normal(size=(3, 6, 4))),
+        "SoftLookupExplorer": SoftLookupExplorer([[0.9, 0.0], [1.0, 0.1], [0.1, 1.0]], [[1, 0], [0, 1], [0.5, 0.5]], ["cat", "dog", "car"]),
+        "HeadsExplorer": HeadsExplorer(tokens, ll.softmax(rng.normal(size=(2, 3, 6, 6)) * 2)),
+        "OnlineSoftmaxExplorer": OnlineSoftmaxExplorer(rng.normal(size=3), rng.normal(size=(7, 3)) * 3, rng.normal(size=(7, 2)), 3),
+    }
+
+
+def explorer_names() -> list[str]:
+    """Every explorer the package exports (lessons_lib.explorers.__all__): each needs a check and an example."""
+    return [
+        name
+        for name in lessons_lib.explorers.__all__
+        if isinstance(getattr(lessons_lib.explorers, name), type) and issubclass(getattr(lessons_lib.explorers, name), ExplorerBase)
+    ]
+
+
+def example(name: str):
+    """A small explorer of the class ``name``, for the harness page (KeyError: add one to _examples)."""
+    return _examples()[name]

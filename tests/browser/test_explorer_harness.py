@@ -1,5 +1,5 @@
-"""Explorers with long inputs (64 tokens, 12 heads, 6 layers), in a static widget page built here from
-Python (no kernel), driven in Chromium.
+"""Every explorer the package exports, and explorers with long inputs (64 tokens, 12 heads, 6 layers), in
+static widget pages built here from Python (no kernel), driven in Chromium.
 
 The page is what ipywidgets' embedding writes (the same require.js, html-manager 1.0.6 and anywidget
 front-end the book loads). Every explorer kind is checked in full on the book's own pages
@@ -24,7 +24,7 @@ from browser_support import (
 
 import lessons_lib as ll
 from lessons_lib.explorers import AttentionExplorer, HeadsExplorer
-from explorer_checks import check_attention
+from explorer_checks import CHECKS, check_attention, example, explorer_names
 
 
 def long_explorers():
@@ -90,4 +90,35 @@ def test_attention_controls_option_hides_the_others(harness, index, controls):
     probe.page.bring_to_front()
     assert explorers[index]["state"]["controls"] == controls
     check_attention(probe.page, probe.page.locator(".lx-root[data-explorer]").nth(index), explorers[index]["state"])
+    assert probe.problems() == []
+
+
+def test_every_explorer_has_a_browser_check_and_an_example():
+    """A new explorer in lessons_lib.explorers.__all__ fails here until explorer_checks.py checks it."""
+    names = explorer_names()
+    assert {"AttentionExplorer", "SoftLookupExplorer", "HeadsExplorer", "OnlineSoftmaxExplorer"} <= set(names)
+    for name in names:
+        assert name in CHECKS, f"{name}: add a check to tests/browser/explorer_checks.py CHECKS"
+        assert type(example(name)).__name__ == name
+
+
+@pytest.fixture(scope="module")
+def every_explorer(browser, npm_url, tmp_path_factory):
+    """One small example of each exported explorer on one static page: (probe, explorers on it)."""
+    names = explorer_names()
+    path = tmp_path_factory.mktemp("every") / "every.html"
+    context = new_context(browser, npm_url)
+    probe = new_probe(context, static_widget_page([example(name) for name in names], path, "every explorer"))
+    wait_for_explorers(probe.page, len(names))
+    yield probe, page_explorers(path.read_text(encoding="utf-8"))
+    context.close()
+
+
+@pytest.mark.parametrize("name", explorer_names())
+def test_each_explorer_responds_and_matches_numpy(every_explorer, name):
+    probe, explorers = every_explorer
+    probe.page.bring_to_front()
+    index = explorer_names().index(name)
+    assert explorers[index]["kind"] == name
+    CHECKS[name](probe.page, probe.page.locator(".lx-root[data-explorer]").nth(index), explorers[index]["state"])
     assert probe.problems() == []
