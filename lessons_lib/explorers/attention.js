@@ -1,8 +1,8 @@
 // AttentionExplorer front-end: pick a query token, follow scores → scale → mask → softmax → weighted sum.
 import { attentionRow, attentionWeights, maskMatrix } from "./math.js";
 import {
-  Heatmap, el, exact, exactTitlesOnHover, explorerRoot, fmt, fmtVector, isolate, listen, numberCell, scrollRegion, setter,
-  stateJSON, tokenPicker, uniqueId, weightCell, weightLegend,
+  Heatmap, el, exact, exactTitlesOnHover, explorerRoot, fmt, fmtVector, fixColumns, isolate, lazyRows, listen, numberCell, scrollRegion, setter,
+  stateJSON, textWidth, tokenPicker, uniqueId, weightCell, weightLegend,
 } from "./ui.js";
 
 const LOG_RANGE = 2; // the scale slider spans default × 10^-2 … default × 10^2
@@ -124,7 +124,17 @@ function render({ model, el: host }) {
       el("tr", {}, el("th", { scope: "row" }, "5. output"), outputCell),
     ),
   );
+  const numberWidth = textWidth(["−0.000e+00", "2. × scale"]) + 14;
+  fixColumns(table, [
+    Math.min(160, Math.max(textWidth(["key"]), textWidth(tokens)) + 16),
+    numberWidth,
+    numberWidth,
+    numberWidth,
+    160, // the bar (70 px), a gap, the number (4.4em) and the padding
+    textWidth(["value v", ...v.map((row) => fmtVector(row, 2, 4))]) + 16,
+  ]);
   const tableScroll = scrollRegion("Step-by-step table", table);
+  const tableRows = lazyRows(tableScroll, rows.map((r) => r.tr)); // a click relays out the rows in view, not all n
 
   // --- the heatmap of all weights --------------------------------------------------------------
   let weights = null;
@@ -186,32 +196,48 @@ function render({ model, el: host }) {
   host.append(root);
   exactTitlesOnHover(table);
 
+  // Every query's weights (the heatmap) and the controls change with the scale and the mask, not with the
+  // query: they are recomputed and redrawn only when those change, so picking a token touches only its row.
+  let settings = {};
+  let allowed = null;
+  let shownQuery = null;
+
   function update() {
     const i = model.get("query_index");
-    const scale = model.get("scale");
-    const mode = model.get("mask_mode");
-    const paddingLength = model.get("padding_length");
-    const allowed = maskMatrix(mode, n, paddingLength, model.get("masked_cells"));
-    hidden = allowed.map((row) => row.map((a) => !a));
-    weights = attentionWeights(q, k, scale, allowed);
+    const now = {
+      scale: model.get("scale"),
+      mode: model.get("mask_mode"),
+      paddingLength: model.get("padding_length"),
+      maskedCells: model.get("masked_cells"),
+    };
+    const { scale, mode, paddingLength } = now;
+    if (Object.keys(now).some((name) => now[name] !== settings[name])) {
+      settings = now;
+      allowed = maskMatrix(mode, n, paddingLength, now.maskedCells);
+      hidden = allowed.map((row) => row.map((a) => !a));
+      weights = attentionWeights(q, k, scale, allowed);
+      const position = Math.log10(scale / defaultScale);
+      slider.value = String(Math.max(-LOG_RANGE, Math.min(LOG_RANGE, position)));
+      slider.setAttribute("aria-valuetext", `scale ${fmt(scale, 4)}`);
+      scaleText.textContent = `${fmt(scale, 4)}  (1/√d_k = ${fmt(defaultScale, 4)})`;
+      scaleText.title = exact(scale);
+      for (const m of modeInputs) m.input.checked = m.value === mode;
+      padding.value = String(paddingLength ?? n);
+    }
     const row = attentionRow(q[i], k, v, scale, allowed[i]);
-
     picker.update(i);
-    const position = Math.log10(scale / defaultScale);
-    slider.value = String(Math.max(-LOG_RANGE, Math.min(LOG_RANGE, position)));
-    slider.setAttribute("aria-valuetext", `scale ${fmt(scale, 4)}`);
-    scaleText.textContent = `${fmt(scale, 4)}  (1/√d_k = ${fmt(defaultScale, 4)})`;
-    scaleText.title = exact(scale);
-    for (const m of modeInputs) m.input.checked = m.value === mode;
-    padding.value = String(paddingLength ?? n);
-
-    caption.replaceChildren("Query “", el("bdi", {}, tokens[i]), `” (position ${i}), step by step`);
-    rows.forEach((r, j) => {
+    if (i !== shownQuery) {
+      shownQuery = i;
+      caption.replaceChildren("Query “", el("bdi", {}, tokens[i]), `” (position ${i}), step by step`);
+    }
+    const allowedRow = allowed[i];
+    tableRows.refresh((j) => {
+      const r = rows[j];
       r.cells.score.set(row.scores[j]);
       r.cells.scaled.set(row.scaled[j]);
       r.cells.masked.set(row.masked[j]);
       r.cells.weight.set(row.weights ? row.weights[j] : null);
-      r.tr.classList.toggle("lx-masked", !allowed[i][j]);
+      r.tr.classList.toggle("lx-masked", !allowedRow[j]);
     });
     if (row.weights) {
       entropyCell.textContent = `${fmt(row.entropy, 3)} nats (= ${fmt(row.entropy / Math.LN2, 3)} bits; even spread over ${n} keys: ${fmt(Math.log(n), 3)} nats)`;
@@ -246,6 +272,7 @@ function render({ model, el: host }) {
   return () => {
     stop();
     stopControls();
+    tableRows.disconnect();
   };
 }
 

@@ -1,8 +1,8 @@
 // HeadsExplorer front-end: every head's weights as small multiples; click one to enlarge it.
 import { argmax, entropy } from "./math.js";
 import {
-  Heatmap, arrowKeys, el, exact, exactTitlesOnHover, explorerRoot, fmt, isolate, listen, paintMatrix, scrollRegion,
-  setter, stateJSON, tokenPicker, uniqueId, weightCell, weightLegend,
+  Heatmap, arrowKeys, el, exact, exactTitlesOnHover, explorerRoot, fixColumns, fmt, isolate, lazyRows, listen, paintMatrix, scrollRegion,
+  setter, stateJSON, textWidth, tokenPicker, uniqueId, weightCell, weightLegend,
 } from "./ui.js";
 
 const THUMB = 84; // small-multiple side, CSS pixels
@@ -66,7 +66,9 @@ function render({ model, el: host }) {
     rowBody,
     el("tfoot", {}, el("tr", {}, el("th", { scope: "row" }, "entropy"), entropyCell)),
   );
+  fixColumns(rowTable, [Math.min(160, Math.max(textWidth(["key"]), textWidth(tokens)) + 16), 160]);
   const rowScroll = scrollRegion("Weights of the query", rowTable);
+  const tableRows = lazyRows(rowScroll, rowRows.map((r) => r.tr)); // a click relays out the rows in view, not all n
 
   const root = explorerRoot(
     "heads",
@@ -107,9 +109,9 @@ function render({ model, el: host }) {
     const row = current[i];
     rowCaption.replaceChildren(el("bdi", {}, `${layerText}${headLabels[head]}`), ": where “", el("bdi", {}, tokens[i]), `” (position ${i}) looks`);
     const top = argmax(row);
-    rowRows.forEach((r, j) => {
-      r.weight.set(row[j]);
-      r.tr.classList.toggle("lx-top", j === top);
+    tableRows.refresh((j) => {
+      rowRows[j].weight.set(row[j]);
+      rowRows[j].tr.classList.toggle("lx-top", j === top);
     });
     const h = entropy(row);
     entropyCell.textContent = `${fmt(h, 3)} nats (even spread: ${fmt(Math.log(n), 3)})`;
@@ -119,7 +121,10 @@ function render({ model, el: host }) {
 
   const stop = listen(model, ["layer", "selected_head", "query_index"], update);
   update();
-  return stop;
+  return () => {
+    stop();
+    tableRows.disconnect();
+  };
 }
 
 export default { render };

@@ -99,6 +99,75 @@ export function scrollRegion(label, content, extraClass = "") {
   return el("div", { class: `lx-scroll ${extraClass}`.trim(), tabindex: 0, role: "region", "aria-label": label }, content);
 }
 
+/**
+ * Keep a long table's rows current without re-laying out every row on each interaction.
+ * refresh(paintRow) calls paintRow(j) now for the rows in the scroll box's view, and for the others after
+ * the next frame (or as soon as they scroll into view). Tables of up to `eager` rows are painted at once.
+ */
+export function lazyRows(scrollBox, trs, eager = 24) {
+  const inView = new Set();
+  let stale = new Set();
+  let paint = null;
+  let pending = false;
+  const catchUp = () => {
+    pending = false;
+    for (const j of stale) paint(j);
+    stale.clear();
+  };
+  const observer =
+    trs.length > eager && typeof IntersectionObserver === "function"
+      ? new IntersectionObserver(
+          (entries) => {
+            for (const entry of entries) {
+              const j = trs.indexOf(entry.target);
+              if (!entry.isIntersecting) inView.delete(j);
+              else {
+                inView.add(j);
+                if (stale.delete(j)) paint(j);
+              }
+            }
+          },
+          { root: scrollBox, rootMargin: "64px 0px" },
+        )
+      : null;
+  trs.forEach((tr) => observer?.observe(tr));
+  return {
+    refresh(paintRow) {
+      paint = paintRow;
+      if (!observer) return trs.forEach((_, j) => paintRow(j));
+      stale = new Set(trs.keys());
+      for (const j of inView) {
+        paintRow(j);
+        stale.delete(j);
+      }
+      if (!pending) {
+        pending = true;
+        requestAnimationFrame(() => setTimeout(catchUp, 0));
+      }
+    },
+    disconnect: () => observer?.disconnect(),
+  };
+}
+
+let measurer = null;
+/** The width in CSS pixels of the widest of `texts` in the explorers' table font. */
+export function textWidth(texts, font = TABLE_FONT) {
+  measurer ??= document.createElement("canvas").getContext("2d");
+  measurer.font = font;
+  return Math.ceil(Math.max(0, ...texts.map((t) => measurer.measureText(String(t)).width)));
+}
+const TABLE_FONT = "13px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+
+/**
+ * Give `table` fixed column widths (CSS pixels, padding included): the browser then lays out a changed cell
+ * without re-measuring every row of the table. Text wider than its column is cut with an ellipsis.
+ */
+export function fixColumns(table, widths) {
+  table.prepend(el("colgroup", {}, widths.map((w) => el("col", { style: `width:${w}px` }))));
+  table.classList.add("lx-fixed");
+  table.style.width = `${widths.reduce((a, b) => a + b, 0)}px`;
+}
+
 /** A table cell that shows a number (fixed decimals) and keeps its exact value in data-value: {td, set(x)}. */
 export function numberCell(step, digits = 3) {
   const td = el("td", { class: "lx-num", "data-step": step });
@@ -127,7 +196,7 @@ export function weightCell() {
       shownValue = w;
       number.textContent = fmt(w, 3);
       td.dataset.value = exact(w);
-      bar.style.width = `${100 * (w ?? 0)}%`;
+      bar.style.transform = `scaleX(${w ?? 0})`; // a transform needs no layout
     },
   };
 }
@@ -143,8 +212,11 @@ for (let i = 0; i < CIVIDIS_HEX.length; i += 6) {
 
 /** Colour of an attention weight w in [0, 1]: cividis of √w, so that small weights are still told apart. */
 export function weightColour(w) {
-  return cividis(Math.sqrt(Math.max(0, w)));
+  const t = Math.sqrt(Math.min(1, Math.max(0, Number.isFinite(w) ? w : 0)));
+  return WEIGHT_COLOURS[Math.round(t * (WEIGHT_COLOURS.length - 1))]; // shared: do not modify
 }
+// cividis at 1024 evenly spaced points: a heatmap repaint looks colours up instead of interpolating.
+const WEIGHT_COLOURS = Array.from({ length: 1024 }, (_, i) => cividis(i / 1023));
 
 /** A colour legend for weightColour: a gradient with ticks at 0, 0.05, 0.25, 0.5, 1. */
 export function weightLegend() {
@@ -253,10 +325,13 @@ export function tokenPicker(tokens, label, onSelect) {
     element,
     buttons,
     update(selected) {
+      if (selected === this.selected) return;
       buttons.forEach((b, i) => {
+        if (this.selected !== undefined && i !== selected && i !== this.selected) return; // only two buttons change
         b.setAttribute("aria-pressed", String(i === selected));
         b.tabIndex = i === selected ? 0 : -1;
       });
+      this.selected = selected;
     },
   };
 }
@@ -338,7 +413,10 @@ export class Heatmap {
     const { matrix, hidden } = data;
     const isHidden = (i, j) => !matrix[i] || (hidden && hidden[i] && hidden[i][j]);
 
-    this._pixels = paintMatrix(this._pixels || document.createElement("canvas"), matrix, hidden, g.m);
+    if (!this._pixels || this._painted?.matrix !== matrix || this._painted?.hidden !== hidden) {
+      this._pixels = paintMatrix(this._pixels || document.createElement("canvas"), matrix, hidden, g.m);
+      this._painted = { matrix, hidden }; // the same arrays next time (only the highlighted row moved): no repaint
+    }
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(this._pixels, g.left, g.top, g.m * g.cell, g.n * g.cell);
 
