@@ -393,3 +393,121 @@ def test_bundle_refuses_non_relative_imports(tmp_path, monkeypatch):
 
 def test_explorer_value_error_is_both_kinds():
     assert issubclass(ExplorerValueError, ValueError) and issubclass(ExplorerValueError, traitlets.TraitError)
+
+
+# --- hostile and careless input: overflow, every synced trait checked, refusals sent back, size limits ---------
+
+
+def _small_explorers():
+    rng = np.random.default_rng(11)
+    return {
+        "attention": AttentionExplorer(TOKENS, *rng.normal(size=(3, 6, 4))),
+        "soft_lookup": SoftLookupExplorer([[1.0, 0.0], [0.0, 1.0]], [1.0, 2.0], ["a", "b"]),
+        "heads": HeadsExplorer(TOKENS, _heads_weights(rng, 2, 6, 6)),
+        "online": OnlineSoftmaxExplorer([1.0, 2.0, 3.0], rng.normal(size=(8, 3)) + 1.0, rng.normal(size=(8, 2)), 3),
+    }
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda r: AttentionExplorer(TOKENS, r.normal(size=(6, 4)) * 1e200, r.normal(size=(6, 4)) * 1e200, r.normal(size=(6, 3))), "scores q·k overflow"),
+        (lambda r: AttentionExplorer(TOKENS, r.normal(size=(6, 4)) * 1e153, r.normal(size=(6, 4)) * 1e153, r.normal(size=(6, 3))), "scale × q·k overflow"),
+        (lambda r: AttentionExplorer(TOKENS, *r.normal(size=(2, 6, 4)), np.full((6, 3), 1e308)), "v is too large"),
+        (lambda r: SoftLookupExplorer([[1e308, 0.0], [0.0, 1.0]], [1.0, 2.0], ["a", "b"]), "scores scale × keys · query overflow"),
+        (lambda r: SoftLookupExplorer([[1.0, 0.0], [0.0, 1.0]], [1.0, 2.0], ["a", "b"], query=(1e308, 0.0)), "overflow"),
+        (lambda r: OnlineSoftmaxExplorer(r.normal(size=3) * 1e200, r.normal(size=(8, 3)) * 1e200, r.normal(size=(8, 2)), 3), "overflow"),
+    ],
+)
+def test_scores_that_overflow_are_refused_by_the_constructor(make, message, rng, opened):
+    with pytest.raises(ValueError, match=message):
+        make(rng)
+    assert not opened
+
+
+@pytest.mark.parametrize(
+    "kind, name, bad, message",
+    [
+        ("attention", "tokens", [], "tokens must not be empty"),
+        ("attention", "tokens", ["a", "b"], r"q must have one row per token \(2\)"),
+        ("attention", "q", [["not", "numbers"]] * 6, "q must be a numeric array"),
+        ("attention", "k", np.full((6, 4), 1e308).tolist(), "overflow"),
+        ("attention", "q", (np.ones((6, 4)) * 1e307).tolist(), "overflow"),
+        ("attention", "scale", 1e308, "overflow"),
+        ("attention", "scale", True, "scale must be a real number, got bool"),
+        ("attention", "default_scale", -5, "scale must be finite and > 0, got -5.0"),
+        ("attention", "title", None, "title must be a string"),
+        ("attention", "controls", None, "controls must be a tuple"),
+        ("soft_lookup", "labels", [], "labels must not be empty"),
+        ("soft_lookup", "key_vectors", [[1e308, 0.0], [0.0, 1.0]], "overflow"),
+        ("soft_lookup", "query", [1e300, 1e300], "overflow"),
+        ("soft_lookup", "scale", True, "scale must be a real number, got bool"),
+        ("soft_lookup", "axis_labels", ["x"], "axis_labels has 1 entries but there are 2 axes"),
+        ("heads", "weights", np.full((1, 2, 6, 6), np.nan).tolist(), "weights contains non-finite values"),
+        ("heads", "tokens", ["a"], r"weights must be \(…, n, n\) with n = 1 tokens"),
+        ("heads", "head_labels", ["only one"], "head_labels has 1 entries but there are 2 heads"),
+        ("heads", "has_layers", "yes", "has_layers must be True or False"),
+        ("heads", "selected_head", True, "selected_head must be an integer, got bool"),
+        ("online", "block_size", 0, "block_size must be positive, got 0"),
+        ("online", "block_size", 99, r"block_size \(99\) must not exceed the number of keys \(8\)"),
+        ("online", "k", [[1e308, 1e308, 1e308]] * 8, "overflow"),
+        ("online", "scale", 1e308, "overflow"),
+        ("online", "scale", -1.0, "scale must be finite and > 0"),
+        ("online", "exact_output", [0.0, 0.0], "exact_output is computed from q, k, v and scale"),
+        ("online", "key_labels", [], "key_labels must not be empty"),
+    ],
+)
+def test_every_synced_trait_is_checked_like_the_constructor(kind, name, bad, message):
+    w = _small_explorers()[kind]
+    before = getattr(w, name)
+    with pytest.raises(ValueError, match=message):
+        setattr(w, name, bad)
+    assert getattr(w, name) == before
+
+
+@pytest.mark.parametrize("kind, update", [
+    ("attention", {"scale": True}),
+    ("attention", {"query_index": 2, "tokens": []}),
+    ("soft_lookup", {"query": [1e300, 1e300]}),
+    ("heads", {"selected_head": 5}),
+    ("online", {"block_size": 0}),
+])
+def test_a_refused_update_from_the_page_is_sent_back(kind, update, monkeypatch):
+    w = _small_explorers()[kind]
+    before = {name: getattr(w, name) for name in update}
+    sent = []
+    monkeypatch.setattr(w, "send_state", lambda key=None: sent.append(key))
+    w.set_state(update)  # what a comm message from the page does; it must not raise into the kernel
+    assert {name: getattr(w, name) for name in update} == before
+    assert sent and sent[-1] == list(update), "the page must get Python's values back"
+
+
+def test_an_accepted_update_from_the_page_is_not_sent_back(monkeypatch):
+    w = _small_explorers()["attention"]
+    sent = []
+    monkeypatch.setattr(w, "send_state", lambda key=None: sent.append(key))
+    w.set_state({"query_index": 2, "scale": 0.25})
+    assert (w.query_index, w.scale, sent) == (2, 0.25, [])
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda r: AttentionExplorer([f"t{i}" for i in range(129)], *r.normal(size=(3, 129, 4))), "the number of tokens is 129, more than this explorer's limit of 128"),
+        (lambda r: AttentionExplorer(TOKENS, *r.normal(size=(3, 6, 300))), "length of the q, k and v vectors is 300"),
+        (lambda r: SoftLookupExplorer(r.normal(size=(33, 2)), r.normal(size=33), [f"k{i}" for i in range(33)]), "number of keys is 33"),
+        (lambda r: HeadsExplorer([f"t{i}" for i in range(129)], _heads_weights(r, 1, 129, 129)), "number of tokens is 129"),
+        (lambda r: HeadsExplorer(TOKENS, _heads_weights(r, 13, 12, 6, 6)), "number of heads .all layers. is 156"),
+        (lambda r: HeadsExplorer([f"t{i}" for i in range(100)], _heads_weights(r, 24, 100, 100)), "number of weights is 240000"),
+        (lambda r: OnlineSoftmaxExplorer(r.normal(size=2), r.normal(size=(257, 2)), r.normal(size=(257, 1)), 16), "number of keys is 257"),
+    ],
+)
+def test_inputs_past_the_stated_size_are_refused(make, message, rng, opened):
+    with pytest.raises(ValueError, match=message):
+        make(rng)
+    assert not opened
+
+
+def test_the_size_each_explorer_is_made_for_is_in_its_docstring():
+    for cls in (AttentionExplorer, SoftLookupExplorer, HeadsExplorer, OnlineSoftmaxExplorer):
+        assert "Size: made for up to" in cls.__doc__, cls.__name__

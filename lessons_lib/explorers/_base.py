@@ -67,9 +67,25 @@ def synced(default=None) -> Checked:
 
 
 class ExplorerBase(anywidget.AnyWidget):
-    """Base class: the shared stylesheet, and a height the static page can reserve."""
+    """Base class: the shared stylesheet, and updates from the page checked like the constructor's arguments."""
 
     _css = (_HERE / "explorers.css").read_text(encoding="utf-8")
+
+    def set_state(self, sync_data):
+        """Apply an update from the page; if any value is refused, keep Python's values and send them back.
+
+        Without the send-back the page would go on showing a value that Python refused.
+        """
+        names = [name for name in sync_data if name in self.keys]
+        before = {name: getattr(self, name) for name in names}
+        try:
+            super().set_state(sync_data)
+        except (traitlets.TraitError, ValueError, TypeError) as exc:
+            for name, value in before.items():
+                if getattr(self, name) is not value:
+                    self.set_trait(name, value)
+            self.send_state(names)  # the page returns to Python's values
+            self.log.warning("%s refused an update from the page: %s", type(self).__name__, exc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,6 +164,38 @@ def as_scale(value, *, default: float, allow_zero: bool) -> float:
         need = "finite and >= 0" if allow_zero else "finite and > 0"
         raise ExplorerValueError(f"scale must be {need}, got {value}")
     return value
+
+
+def as_text(name: str, value) -> str:
+    """A string (titles)."""
+    if not isinstance(value, str):
+        raise ExplorerValueError(f"{name} must be a string, got {type(value).__name__} ({value!r})")
+    return value
+
+
+def check_size(what: str, size: int, limit: int, made_for: str) -> None:
+    """Refuse inputs past an explorer's stated limit, so a reader's page never freezes."""
+    if size > limit:
+        raise ExplorerValueError(
+            f"{what} is {size}, more than this explorer's limit of {limit} (it is made for {made_for}); "
+            "show a shorter slice of the data"
+        )
+
+
+def check_scores_finite(scores: np.ndarray, what: str) -> None:
+    """Refuse data whose scores overflow float64: the page would show "–" weights instead of an error."""
+    if not np.all(np.isfinite(scores)):
+        raise ExplorerValueError(
+            f"{what} overflow float64 (they reach ±inf), so no softmax can be computed; rescale the vectors"
+        )
+
+
+def check_sums_finite(name: str, values: np.ndarray) -> None:
+    """Refuse values so large that a weighted sum of them (computed in the page) could overflow."""
+    with np.errstate(over="ignore"):
+        bound = np.abs(values).max() * values.shape[0]
+    if not np.isfinite(bound):
+        raise ExplorerValueError(f"{name} is too large: a weighted sum of its rows could overflow float64; rescale it")
 
 
 def as_lists(arr: np.ndarray) -> list:

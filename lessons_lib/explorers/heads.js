@@ -103,11 +103,11 @@ function render({ model, el: host }) {
     });
     picker.update(i);
     current = weights[layer][head];
-    const layerText = model.get("has_layers") ? `${layerLabels[layer]}, ` : "";
-    bigTitle.replaceChildren(el("bdi", {}, `${layerText}${headLabels[head]}`));
+    const which = () => (model.get("has_layers") ? [el("bdi", {}, layerLabels[layer]), ", "] : []).concat(el("bdi", {}, headLabels[head]));
+    bigTitle.replaceChildren(...which());
     heatmap.draw({ matrix: current, hidden: null, highlightRow: i });
     const row = current[i];
-    rowCaption.replaceChildren(el("bdi", {}, `${layerText}${headLabels[head]}`), ": where “", el("bdi", {}, tokens[i]), `” (position ${i}) looks`);
+    rowCaption.replaceChildren(...which(), ": where “", el("bdi", {}, tokens[i]), `” (position ${i}) looks`);
     const top = argmax(row);
     tableRows.refresh((j) => {
       rowRows[j].weight.set(row[j]);

@@ -85,8 +85,8 @@ function render({ model, el: host }) {
       el("svg:line", { x1: PAD, x2: SIZE - PAD, y1: oy, y2: oy, class: "lx-axis" }),
       el("svg:line", { x1: ox, x2: ox, y1: PAD, y2: SIZE - PAD, class: "lx-axis" }),
       ...ticks,
-      el("svg:text", { x: SIZE - PAD, y: SIZE - 4, "text-anchor": "end", class: "lx-axislabel" }, `${xName} →`),
-      el("svg:text", { x: PAD, y: PAD - 8, "text-anchor": "start", class: "lx-axislabel" }, `↑ ${yName}`),
+      el("svg:text", { x: SIZE - PAD, y: SIZE - 4, "text-anchor": "end", class: "lx-axislabel" }, `${isolate(xName)} →`),
+      el("svg:text", { x: PAD, y: PAD - 8, "text-anchor": "start", class: "lx-axislabel" }, `↑ ${isolate(yName)}`),
     );
     keys.forEach((key, j) => {
       const [x, y] = toPx(key);
@@ -126,7 +126,7 @@ function render({ model, el: host }) {
       type: "number",
       class: "lx-number",
       step: 0.1,
-      "aria-label": `Query coordinate: ${name}`,
+      "aria-label": `Query coordinate: ${isolate(name)}`,
       onchange: (event) => {
         const query = model.get("query").slice();
         const value = Number(event.target.value);

@@ -23,7 +23,7 @@ from browser_support import (
 )
 
 import lessons_lib as ll
-from lessons_lib.explorers import AttentionExplorer, HeadsExplorer
+from lessons_lib.explorers import AttentionExplorer, HeadsExplorer, OnlineSoftmaxExplorer, SoftLookupExplorer
 from explorer_checks import CHECKS, check_attention, example, explorer_names
 
 
@@ -122,3 +122,73 @@ def test_each_explorer_responds_and_matches_numpy(every_explorer, name):
     assert explorers[index]["kind"] == name
     CHECKS[name](probe.page, probe.page.locator(".lx-root[data-explorer]").nth(index), explorers[index]["state"])
     assert probe.problems() == []
+
+
+RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: unisolated, it reverses all the text after it in its paragraph
+NOT_ISOLATED = """
+([root, labels]) => {
+  const RLO = "\\u202e";
+  const wrapped = (text) => text.split(RLO).length - 1 === (text.match(/\\u2068[^\\u2069]*\\u202e[^\\u2069]*\\u2069/g) || []).length;
+  const bad = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (!node.data.includes(RLO) || wrapped(node.data)) continue;
+    const parent = node.parentElement;
+    const isolated = parent.tagName.toLowerCase() === "bdi" || ["isolate", "isolate-override", "plaintext"].includes(getComputedStyle(parent).unicodeBidi);
+    // the label alone, in an isolating element: the override ends with it
+    if (!isolated || parent.textContent !== node.data || !labels.includes(node.data)) bad.push(parent.outerHTML.slice(0, 160));
+  }
+  for (const element of root.querySelectorAll("*")) {
+    for (const name of ["aria-label", "title", "aria-valuetext"]) {
+      const value = element.getAttribute(name);
+      if (value && value.includes(RLO) && !wrapped(value)) bad.push(`${name}="${value}"`);
+    }
+  }
+  return bad;
+}
+"""
+
+
+def _strings(x):
+    if isinstance(x, str):
+        return [x]
+    values = x.values() if isinstance(x, dict) else x if isinstance(x, list) else []
+    return [s for item in values for s in _strings(item)]
+
+
+def hostile_label_explorers():
+    rng = np.random.default_rng(5)
+    tokens = ["The", f"{RLO}cat", "sat", f"on{RLO}"]
+    labels = [f"{RLO}head A", "head B"]
+    return [
+        AttentionExplorer(tokens, *rng.normal(size=(3, 4, 2)), title=f"{RLO}sentence"),
+        SoftLookupExplorer([[1, 0], [0, 1]], [1.0, 2.0], [f"{RLO}cat", "dog"], axis_labels=(f"{RLO}x", "y")),
+        HeadsExplorer(tokens, ll.softmax(rng.normal(size=(2, 2, 4, 4))), head_labels=labels, layer_labels=[f"{RLO}L0", "L1"]),
+        OnlineSoftmaxExplorer(rng.normal(size=2), rng.normal(size=(4, 2)), rng.normal(size=(4, 1)), 2, key_labels=[f"{RLO}a", "b", "c", "d"]),
+    ]
+
+
+def test_labels_with_a_right_to_left_override_are_isolated(browser, npm_url, tmp_path):
+    """A label with U+202E must not reverse the caption around it: every label is in <bdi> (or FSI…PDI in attributes)."""
+    views = hostile_label_explorers()
+    context = new_context(browser, npm_url)
+    probe = new_probe(context, static_widget_page(views, tmp_path / "rlo.html", "right-to-left labels"))
+    wait_for_explorers(probe.page, len(views))
+    roots = probe.page.locator(".lx-root[data-explorer]")
+    roots.nth(0).locator("button.lx-token").nth(1).click()  # the caption now names the hostile token
+    roots.nth(2).locator("button.lx-token").nth(1).click()
+    bad = {}
+    for i, view in enumerate(views):
+        labels = [x for x in _strings(view.get_state()) if RLO in x]
+        bad[type(view).__name__] = probe.page.evaluate(NOT_ISOLATED, [roots.nth(i).element_handle(), labels])
+    assert not any(bad.values()), f"labels not isolated: {bad}"
+    # The caption around the label reads left to right: "step by step" ends the line, not starts it.
+    caption = roots.nth(0).locator("caption")
+    start, end = caption.evaluate(
+        "c => { const box = (t, a, b) => { const r = document.createRange(); r.setStart(t, a); r.setEnd(t, b); return r.getBoundingClientRect(); };"
+        " const first = c.firstChild, last = c.lastChild;"
+        " return [box(first, 0, 5).left, box(last, last.data.length - 4, last.data.length).left]; }"
+    )
+    assert end > start, "“step by step” was drawn left of “Query”: the label reversed the caption"
+    assert probe.problems() == []
+    context.close()
