@@ -511,3 +511,47 @@ def test_inputs_past_the_stated_size_are_refused(make, message, rng, opened):
 def test_the_size_each_explorer_is_made_for_is_in_its_docstring():
     for cls in (AttentionExplorer, SoftLookupExplorer, HeadsExplorer, OnlineSoftmaxExplorer):
         assert "Size: made for up to" in cls.__doc__, cls.__name__
+
+
+# --- what shows where the live explorer cannot run: a static SVG picture and a one-line summary -------------
+
+
+def _examples_at_their_size():
+    rng = np.random.default_rng(12)
+    tokens64 = [f"w{i}" for i in range(64)]
+    return [
+        AttentionExplorer(TOKENS, *rng.normal(size=(3, 6, 4)), mask_mode="causal"),
+        AttentionExplorer(tokens64, *rng.normal(size=(3, 64, 16))),
+        SoftLookupExplorer([[0.9, 0.0], [1.0, 0.1], [0.1, 1.0]], [[1, 0], [0, 1], [0.5, 0.5]], ["cat", "dog", "car"]),
+        HeadsExplorer(tokens64, _heads_weights(rng, 12, 64, 64)),
+        HeadsExplorer(TOKENS, _heads_weights(rng, 6, 12, 6, 6), layer=5),
+        OnlineSoftmaxExplorer(rng.normal(size=8), rng.normal(size=(64, 8)), rng.normal(size=(64, 4)), 8),
+    ]
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_the_output_carries_a_static_svg_and_a_readable_summary(index):
+    import xml.etree.ElementTree as ET
+
+    w = _examples_at_their_size()[index]
+    data, _ = w._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data  # the live view is still there
+    summary = data["text/plain"]
+    assert summary.startswith(type(w).__name__ + ": ") and "\n" not in summary and "0x" not in summary, summary
+    svg = data["image/svg+xml"]
+    root = ET.fromstring(svg)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg" and root.get("class") == "lx-fallback"
+    assert root.find("{http://www.w3.org/2000/svg}title").text  # described for screen readers
+    caption = root.findall("{http://www.w3.org/2000/svg}text")[-1].text
+    assert "Static picture" in caption and "\n" not in caption
+    assert len(svg) < 80_000, f"{len(svg)} characters: the picture should stay small"
+    assert _examples_at_their_size()[index]._repr_mimebundle_()[0]["image/svg+xml"] == svg  # deterministic (nbval compares it)
+
+
+def test_the_static_picture_shows_the_weights_and_escapes_labels(qkv):
+    w = AttentionExplorer(["<b>", "&", "\u202eevil", "d", "e", "f"], *qkv, mask_mode="causal")
+    svg = w._repr_mimebundle_()[0]["image/svg+xml"]
+    assert "&lt;b&gt;" in svg and "&amp;" in svg and "<b>" not in svg
+    assert "\u2068\u202eevil\u2069" in svg  # isolated: the override ends with the label
+    weights = w.attention()[1]
+    assert f">{weights[1, 0]:.2f}<" in svg  # small heatmaps print their weights: readable without colour

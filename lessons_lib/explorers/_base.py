@@ -71,6 +71,23 @@ class ExplorerBase(anywidget.AnyWidget):
 
     _css = (_HERE / "explorers.css").read_text(encoding="utf-8")
 
+    def _repr_mimebundle_(self, **kwargs):
+        """The live view, plus what shows where it cannot run: a static SVG picture and a one-line summary."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        data = {**data, "text/plain": self._summary(), "image/svg+xml": self._fallback_svg()}
+        return data, metadata
+
+    def _summary(self) -> str:
+        """One readable line: what the explorer shows (the text/plain of its output)."""
+        raise NotImplementedError
+
+    def _fallback_svg(self) -> str:
+        """A small static SVG picture of the current state, root class ``lx-fallback`` (see _fallback.py)."""
+        raise NotImplementedError
+
     def set_state(self, sync_data):
         """Apply an update from the page; if any value is refused, keep Python's values and send them back.
 

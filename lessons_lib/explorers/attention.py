@@ -9,6 +9,7 @@ import numpy as np
 import traitlets
 
 from ..attention import causal_mask, padding_mask, scaled_dot_product_attention
+from ._fallback import labelled_heatmap, one_line, svg_picture
 from ._base import (
     ExplorerBase,
     ExplorerValueError,
@@ -99,7 +100,22 @@ class AttentionExplorer(ExplorerBase):
         )
 
     def _summary(self) -> str:
-        return f"AttentionExplorer: {len(self.tokens)} tokens, d_k = {len(self.q[0])}, query “{self.tokens[self.query_index]}”, mask {self.mask_mode}"
+        return one_line(
+            f"AttentionExplorer: {len(self.tokens)} tokens, d_k = {len(self.q[0])}, query “{self.tokens[self.query_index]}”, "
+            f"scale {self.scale:.4g}, mask {self.mask_mode}",
+            200,
+        )
+
+    def _fallback_svg(self) -> str:
+        allowed = self.mask()
+        seeing = allowed.any(axis=1)
+        mask = allowed | ~seeing[:, None]  # rows with every key hidden are drawn grey, not computed
+        _, weights = scaled_dot_product_attention(np.array(self.q), np.array(self.k), np.array(self.v), mask=mask, scale=self.scale)
+        rows = [w if ok else None for w, ok in zip(weights, seeing)]
+        body, width, height = labelled_heatmap(rows, ~allowed, self.tokens, self.tokens, highlight_row=self.query_index)
+        description = f"Attention weights of every query (rows) over every key (columns), scale {self.scale:.3g}, mask {self.mask_mode}"
+        return svg_picture(body, width=width, height=height, description=description,
+                           caption=f"Weights at scale {self.scale:.3g}, mask {self.mask_mode}. Static picture: the live explorer needs JavaScript.")
 
     @classmethod
     def from_embeddings(cls, tokens, x, W_q, W_k, W_v, **kwargs):

@@ -6,6 +6,7 @@ import numpy as np
 import traitlets
 
 from .._checks import as_float_array
+from ._fallback import heatmap_image, label, one_line, svg_picture
 from ._base import ExplorerBase, ExplorerValueError, as_index, as_labels, as_lists, as_text, bundle_esm, check_size, synced
 
 __all__ = ["HeadsExplorer"]
@@ -106,7 +107,36 @@ class HeadsExplorer(ExplorerBase):
 
     def _summary(self) -> str:
         layers = f"{self.num_layers} layers × " if self.has_layers else ""
-        return f"HeadsExplorer: {layers}{self.num_heads} heads over {len(self.tokens)} tokens, showing {self.head_labels[self.selected_head]}"
+        return one_line(f"HeadsExplorer: {layers}{self.num_heads} heads over {len(self.tokens)} tokens, showing "
+                        f"{self.head_labels[self.selected_head]}", 200)
+
+    def _fallback_svg(self) -> str:
+        thumb, gap, per_row = 84, 10, 6
+        heads = self.weights[self.layer]
+        parts = []
+        for h, matrix in enumerate(heads):
+            x, y = 8 + (h % per_row) * (thumb + gap), 8 + (h // per_row) * (thumb + 24)
+            parts.append(heatmap_image(_at_most(np.array(matrix), thumb // 2), x=x, y=y, width=thumb, height=thumb))
+            if h == self.selected_head:
+                parts.append(f'<rect x="{x - 2}" y="{y - 2}" width="{thumb + 4}" height="{thumb + 4}" fill="none" stroke="#1f4e79" stroke-width="2"/>')
+            parts.append(f'<text x="{x + thumb / 2:g}" y="{y + thumb + 14}" text-anchor="middle" font-size="11">{label(self.head_labels[h], 14)}</text>')
+        rows = -(-len(heads) // per_row)
+        width = 8 + min(len(heads), per_row) * (thumb + gap)
+        where = f"{self.layer_labels[self.layer]}, " if self.has_layers else ""
+        description = f"Attention weights of every head ({where}{len(heads)} heads), one small heatmap each"
+        return svg_picture("".join(parts), width=width, height=8 + rows * (thumb + 24), description=description,
+                           caption=f"{one_line(self.layer_labels[self.layer], 30) + ', ' if self.has_layers else ''}{len(heads)} heads over {len(self.tokens)} tokens. Static picture: the live explorer needs JavaScript.")
+
+
+def _at_most(matrix: np.ndarray, size: int) -> np.ndarray:
+    """The matrix averaged over f × f blocks so that it has at most ``size`` rows (a thumbnail has few pixels)."""
+    f = -(-matrix.shape[0] // size)
+    if f == 1:
+        return matrix
+    starts = np.arange(0, matrix.shape[0], f)
+    counts = np.diff(np.append(starts, matrix.shape[0]))
+    sums = np.add.reduceat(np.add.reduceat(matrix, starts, axis=0), starts, axis=1)
+    return sums / np.outer(counts, counts)
 
 
 def _checked_data(tokens, weights, head_labels, layer_labels, has_layers, given_shape=None) -> dict:

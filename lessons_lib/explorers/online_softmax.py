@@ -9,6 +9,7 @@ import traitlets
 
 from .._checks import check_positive_int
 from ..attention import scaled_dot_product_attention
+from ._fallback import label, svg_picture, text_on, weight_rgb
 from ._base import (
     ExplorerBase,
     ExplorerValueError,
@@ -140,7 +141,35 @@ class OnlineSoftmaxExplorer(ExplorerBase):
         return online_softmax_steps(self.q, self.k, self.v, self.block_size, self.scale)
 
     def _summary(self) -> str:
-        return f"OnlineSoftmaxExplorer: one query over {len(self.k)} keys in {self.num_blocks} blocks of {self.block_size}, after {self.step} blocks"
+        return (f"OnlineSoftmaxExplorer: one query over {len(self.k)} keys in {self.num_blocks} blocks of "
+                f"{self.block_size}, after {self.step} blocks")
+
+    def _fallback_svg(self) -> str:
+        scores = self.scale * (np.array(self.k) @ np.array(self.q))
+        colours = weight_rgb(self.exact_weights)
+        cell, gap, per_row = 44, 8, 12
+        parts, x, y = [], 8, 8
+        for start in range(0, len(scores), self.block_size):
+            end = min(start + self.block_size, len(scores))
+            width = (end - start) * cell
+            if x + width > 8 + per_row * cell and x > 8:
+                x, y = 8, y + cell + gap
+            parts.append(f'<rect x="{x - 3}" y="{y - 3}" width="{width + 6}" height="{cell + 6}" fill="none" stroke="#888" stroke-dasharray="4 3"/>')
+            for j in range(start, end):
+                r, g, b = colours[j]
+                fg = text_on(colours[j])
+                parts.append(f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" fill="rgb({r},{g},{b})"/>'
+                             f'<text x="{x + cell / 2 - 1:g}" y="{y + 17}" text-anchor="middle" font-size="11" fill="{fg}">{label(self.key_labels[j], 6)}</text>'
+                             f'<text x="{x + cell / 2 - 1:g}" y="{y + 33}" text-anchor="middle" font-size="11" fill="{fg}">{scores[j]:.2f}</text>')
+                x += cell
+            x += gap + 6
+        y += cell + gap + 14
+        shown = ", ".join(f"{v:.4f}" for v in self.exact_output[:4]) + (", …" if len(self.exact_output) > 4 else "")
+        parts.append(f'<text x="8" y="{y}">exact softmax(scale · K q) V = ({shown})</text>')
+        width = 8 + per_row * cell + 2 * (gap + 6) * min(per_row, self.num_blocks)
+        description = f"The {len(scores)} keys in blocks of {self.block_size}, each with its score, coloured by its exact weight"
+        return svg_picture("".join(parts), width=min(width, 720), height=y + 8, description=description,
+                           caption=f"{len(scores)} keys in {self.num_blocks} blocks of {self.block_size}. Static picture: the live explorer needs JavaScript.")
 
 
 def _num_blocks(data: dict) -> int:

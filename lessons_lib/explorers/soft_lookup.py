@@ -6,6 +6,7 @@ import numpy as np
 import traitlets
 
 from ..attention import soft_lookup
+from ._fallback import label, one_line, svg_picture, weight_rgb
 from ._base import (
     ExplorerBase,
     ExplorerValueError,
@@ -81,7 +82,42 @@ class SoftLookupExplorer(ExplorerBase):
         return soft_lookup(np.array(self.query), np.array(self.key_vectors), np.array(self.value_vectors), scale=self.scale)
 
     def _summary(self) -> str:
-        return f"SoftLookupExplorer: {len(self.labels)} keys ({', '.join(self.labels)}), query {tuple(self.query)}, scale {self.scale:g}"
+        return one_line(f"SoftLookupExplorer: {len(self.labels)} keys ({', '.join(self.labels)}), query "
+                        f"({self.query[0]:g}, {self.query[1]:g}), scale {self.scale:g}", 200)
+
+    def _fallback_svg(self) -> str:
+        output, weights = self.lookup()
+        keys, query = np.array(self.key_vectors), np.array(self.query)
+        points = np.vstack([keys, query, [[0.0, 0.0]]])
+        lo, hi = points.min(axis=0), points.max(axis=0)
+        span = max(1.0, *(hi - lo)) * 1.3
+        centre = (lo + hi) / 2
+        size, pad = 320, 36
+
+        def px(p):
+            return (pad + (p[0] - centre[0] + span / 2) / span * (size - 2 * pad),
+                    size - pad - (p[1] - centre[1] + span / 2) / span * (size - 2 * pad))
+
+        qx, qy = px(query)
+        colours = weight_rgb(weights)
+        parts = [f'<rect x="{pad}" y="{pad}" width="{size - 2 * pad}" height="{size - 2 * pad}" fill="none" stroke="#c4c8cc"/>']
+        for j, key in enumerate(keys):
+            kx, ky = px(key)
+            parts.append(f'<line x1="{qx:.1f}" y1="{qy:.1f}" x2="{kx:.1f}" y2="{ky:.1f}" stroke="#3b5b92" stroke-opacity="0.55" stroke-width="{0.5 + 7 * weights[j]:.2f}"/>')
+        for j, key in enumerate(keys):
+            kx, ky = px(key)
+            r, g, b = colours[j]
+            parts.append(f'<circle cx="{kx:.1f}" cy="{ky:.1f}" r="6" fill="rgb({r},{g},{b})" stroke="#1a1a1a"/>'
+                         f'<text x="{kx:.1f}" y="{ky - 10:.1f}" text-anchor="middle">{label(self.labels[j], 16)} {weights[j]:.2f}</text>')
+        parts.append(f'<path d="M{qx:.1f},{qy - 10:.1f} L{qx + 10:.1f},{qy:.1f} L{qx:.1f},{qy + 10:.1f} L{qx - 10:.1f},{qy:.1f} Z" fill="#d9480f" stroke="#1a1a1a"/>'
+                     f'<text x="{qx:.1f}" y="{qy + 24:.1f}" text-anchor="middle">query</text>')
+        parts.append(f'<text x="{size - pad}" y="{size - 6}" text-anchor="end">{label(self.axis_labels[0], 20)} →</text>'
+                     f'<text x="{pad}" y="{pad - 8}">↑ {label(self.axis_labels[1], 20)}</text>')
+        shown = ", ".join(f"{x:.3f}" for x in output[:4]) + (", …" if len(output) > 4 else "")
+        parts.append(f'<text x="{pad}" y="{size + 12}">output = Σ weight × value = ({shown})</text>')
+        description = "Soft lookup: the query among the keys, each key coloured and labelled with its weight"
+        return svg_picture("".join(parts), width=size, height=size + 20, description=description,
+                           caption=f"Query ({self.query[0]:g}, {self.query[1]:g}), scale {self.scale:g}. Static picture: the live explorer needs JavaScript.")
 
 
 _DATA = ("key_vectors", "value_vectors", "labels", "query", "scale", "axis_labels")
