@@ -126,7 +126,7 @@ function render({ model, el: host }) {
   );
   const numberWidth = textWidth(["−0.000e+00", "2. × scale"]) + 14;
   fixColumns(table, [
-    Math.min(160, Math.max(textWidth(["key"]), textWidth(tokens)) + 16),
+    Math.min(160, Math.max(textWidth(["key", "entropy", "5. output"]), textWidth(tokens)) + 16),
     numberWidth,
     numberWidth,
     numberWidth,

@@ -66,7 +66,7 @@ function render({ model, el: host }) {
     rowBody,
     el("tfoot", {}, el("tr", {}, el("th", { scope: "row" }, "entropy"), entropyCell)),
   );
-  fixColumns(rowTable, [Math.min(160, Math.max(textWidth(["key"]), textWidth(tokens)) + 16), 160]);
+  fixColumns(rowTable, [Math.min(160, Math.max(textWidth(["key", "entropy", "5. output"]), textWidth(tokens)) + 16), 160]);
   const rowScroll = scrollRegion("Weights of the query", rowTable);
   const tableRows = lazyRows(rowScroll, rowRows.map((r) => r.tr)); // a click relays out the rows in view, not all n
 

@@ -375,6 +375,12 @@ export class Heatmap {
     this.live = liveRegion();
     this.element = el("div", { class: "lx-heatmap-wrap" }, this.canvas, this.tooltip, this.live);
     if (interactive) this._listen();
+    // The labels take the theme's text colour: redraw when the page switches between light and dark.
+    if (typeof MutationObserver === "function") {
+      const redraw = new MutationObserver(() => this.data && this.draw(this.data));
+      redraw.observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme", "data-mode", "class"] });
+      if (document.body) redraw.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light"] });
+    }
   }
 
   _geometry() {
@@ -403,8 +409,8 @@ export class Heatmap {
     if (canvas.width !== Math.round(g.width * dpr) || canvas.height !== Math.round(g.height * dpr)) {
       canvas.width = Math.round(g.width * dpr);
       canvas.height = Math.round(g.height * dpr);
-      canvas.style.width = `${g.width}px`;
-      canvas.style.height = `${g.height}px`;
+      canvas.style.width = `${g.width}px`; // at most the box's width (CSS max-width); the height follows
+      canvas.style.height = "auto";
       canvas.dataset.geometry = JSON.stringify({ left: g.left, top: g.top, cell: g.cell, rows: g.n, cols: g.m });
     }
     const ctx = canvas.getContext("2d");
@@ -504,8 +510,9 @@ export class Heatmap {
     const g = this.geometry;
     if (!g) return null;
     const box = this.canvas.getBoundingClientRect();
-    const j = Math.floor((event.clientX - box.left - g.left) / g.cell);
-    const i = Math.floor((event.clientY - box.top - g.top) / g.cell);
+    const shrink = box.width / g.width || 1; // < 1 when a narrow screen scales the canvas down
+    const j = Math.floor(((event.clientX - box.left) / shrink - g.left) / g.cell);
+    const i = Math.floor(((event.clientY - box.top) / shrink - g.top) / g.cell);
     return i >= 0 && i < g.n && j >= 0 && j < g.m ? [i, j] : null;
   }
 

@@ -9,8 +9,10 @@ the sizes the chapters do not reach."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pydata_sphinx_theme
 import pytest
 from browser_support import (
     axe_violations,
@@ -190,5 +192,87 @@ def test_labels_with_a_right_to_left_override_are_isolated(browser, npm_url, tmp
         " return [box(first, 0, 5).left, box(last, last.data.length - 4, last.data.length).left]; }"
     )
     assert end > start, "“step by step” was drawn left of “Query”: the label reversed the caption"
+    assert probe.problems() == []
+    context.close()
+
+
+# --- the book's light and dark themes, and a phone ------------------------------------------------------------
+
+THEME_CSS = next(
+    Path(pydata_sphinx_theme.__file__).parent.glob("theme/pydata_sphinx_theme/static/styles/pydata-sphinx-theme.css")
+)
+LUMINANCE = """
+(colour) => {
+  const c = document.createElement("canvas").getContext("2d"); c.fillStyle = colour; c.fillRect(0, 0, 1, 1);
+  const [r, g, b] = c.getImageData(0, 0, 1, 1).data;
+  const lin = (x) => (x /= 255) <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+  return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def themed(browser, npm_url, tmp_path_factory):
+    """Every explorer on a page styled by the book's theme (pydata-sphinx-theme); mode set per test."""
+    names = explorer_names()
+    path = tmp_path_factory.mktemp("themed") / "themed.html"
+    context = new_context(browser, npm_url)
+    probe = new_probe(context, static_widget_page([example(name) for name in names], path, "themed"))
+    wait_for_explorers(probe.page, len(names))
+    probe.page.add_style_tag(path=str(THEME_CSS))
+    yield probe
+    context.close()
+
+
+@pytest.mark.parametrize("mode", ["light", "dark"])
+def test_explorers_follow_the_book_theme_and_stay_readable(themed, mode):
+    page = themed.page
+    page.bring_to_front()
+    page.evaluate("mode => { document.documentElement.dataset.theme = mode; }", mode)
+    page_background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    roots = page.locator(".lx-root[data-explorer]")
+    for i in range(roots.count()):
+        root = roots.nth(i)
+        colours = root.evaluate("r => { const s = getComputedStyle(r); return [s.backgroundColor, s.color]; }")
+        background, text = (page.evaluate(LUMINANCE, c) for c in colours)
+        if mode == "dark":
+            assert background < 0.05 and text > 0.4, f"{root.get_attribute('data-explorer')}: not dark ({colours}, page {page_background})"
+        else:
+            assert background > 0.9 and text < 0.1, f"{root.get_attribute('data-explorer')}: not light ({colours})"
+        screenshot(page, root, f"theme-{mode}-{root.get_attribute('data-explorer')}.png")
+    violations = axe_violations(page)  # colour contrast included
+    assert not violations, json.dumps(violations, indent=1, ensure_ascii=False)
+    assert themed.problems() == []
+
+
+def test_explorers_fit_a_phone_or_scroll_inside_their_box(browser, npm_url, tmp_path):
+    """At 390 × 844 the page never scrolls sideways; a wider explorer scrolls in its own box, with a cue; tap targets >= 24 px."""
+    names = explorer_names()
+    rng = np.random.default_rng(8)
+    views = [example(name) for name in names] + [AttentionExplorer([f"w{i}" for i in range(24)], *rng.normal(size=(3, 24, 8)))]
+    context = new_context(browser, npm_url, width=390, height=844)
+    probe = new_probe(context, static_widget_page(views, tmp_path / "phone.html", "phone"))
+    page = probe.page
+    wait_for_explorers(page, len(views))
+    assert page.evaluate("() => document.scrollingElement.scrollWidth") <= 390, "the page scrolls sideways"
+    roots = page.locator(".lx-root[data-explorer]")
+    for i in range(roots.count()):
+        root = roots.nth(i)
+        kind = root.get_attribute("data-explorer")
+        box = root.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, f"{kind} sticks out of the window"
+        screenshot(page, root, f"phone-{i}-{kind}.png")
+        # Whatever is wider than its box scrolls inside it, and that box shows the edge shadows.
+        for region in root.evaluate(
+            "r => [r, ...r.querySelectorAll('*')].filter(e => e.scrollWidth > e.clientWidth + 1 && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))"
+            ".map(e => getComputedStyle(e).backgroundImage)"
+        ):
+            assert "radial-gradient" in region, f"{kind}: a scrolling box without a scroll cue"
+        small = root.evaluate(
+            "r => [...r.querySelectorAll('button, input, select')].filter(e => e.offsetParent !== null)"
+            ".map(e => [e.outerHTML.slice(0, 80), (e.closest('label') || e).getBoundingClientRect().height])"  # a label is the input's target too
+            ".filter(([, h]) => h < 24)"
+        )
+        assert not small, f"{kind}: tap targets under 24 px tall: {small[:5]}"
     assert probe.problems() == []
     context.close()
