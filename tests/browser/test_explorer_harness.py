@@ -29,6 +29,14 @@ from lessons_lib.explorers import AttentionExplorer, HeadsExplorer, OnlineSoftma
 from explorer_checks import CHECKS, check_attention, example, explorer_names
 
 
+def open_page(browser, npm_url, views, path: Path, **viewport):
+    """A static widget page of ``views``, opened and rendered: (context, probe, explorers as embedded)."""
+    context = new_context(browser, npm_url, **viewport)
+    probe = new_probe(context, static_widget_page(views, path, path.stem))
+    wait_for_explorers(probe.page, len(views))
+    return context, probe, page_explorers(path.read_text(encoding="utf-8"))
+
+
 def long_explorers():
     rng = np.random.default_rng(4)
     tokens64 = [f"w{i}" for i in range(64)]
@@ -46,12 +54,8 @@ def long_explorers():
 @pytest.fixture(scope="module")
 def harness(browser, npm_url, tmp_path_factory):
     """The static page of long inputs, loaded once: (probe, explorers on it)."""
-    views = long_explorers()
-    path = tmp_path_factory.mktemp("harness") / "long.html"
-    context = new_context(browser, npm_url)
-    probe = new_probe(context, static_widget_page(views, path, "explorers: long inputs"))
-    wait_for_explorers(probe.page, len(views))
-    yield probe, page_explorers(path.read_text(encoding="utf-8"))
+    context, probe, explorers = open_page(browser, npm_url, long_explorers(), tmp_path_factory.mktemp("harness") / "long.html")
+    yield probe, explorers
     context.close()
 
 
@@ -107,12 +111,9 @@ def test_every_explorer_has_a_browser_check_and_an_example():
 @pytest.fixture(scope="module")
 def every_explorer(browser, npm_url, tmp_path_factory):
     """One small example of each exported explorer on one static page: (probe, explorers on it)."""
-    names = explorer_names()
-    path = tmp_path_factory.mktemp("every") / "every.html"
-    context = new_context(browser, npm_url)
-    probe = new_probe(context, static_widget_page([example(name) for name in names], path, "every explorer"))
-    wait_for_explorers(probe.page, len(names))
-    yield probe, page_explorers(path.read_text(encoding="utf-8"))
+    views = [example(name) for name in explorer_names()]
+    context, probe, explorers = open_page(browser, npm_url, views, tmp_path_factory.mktemp("every") / "every.html")
+    yield probe, explorers
     context.close()
 
 
@@ -173,9 +174,7 @@ def hostile_label_explorers():
 def test_labels_with_a_right_to_left_override_are_isolated(browser, npm_url, tmp_path):
     """A label with U+202E must not reverse the caption around it: every label is in <bdi> (or FSI…PDI in attributes)."""
     views = hostile_label_explorers()
-    context = new_context(browser, npm_url)
-    probe = new_probe(context, static_widget_page(views, tmp_path / "rlo.html", "right-to-left labels"))
-    wait_for_explorers(probe.page, len(views))
+    context, probe, _ = open_page(browser, npm_url, views, tmp_path / "rlo.html")
     roots = probe.page.locator(".lx-root[data-explorer]")
     roots.nth(0).locator("button.lx-token").nth(1).click()  # the caption now names the hostile token
     roots.nth(2).locator("button.lx-token").nth(1).click()
@@ -214,11 +213,8 @@ LUMINANCE = """
 @pytest.fixture(scope="module")
 def themed(browser, npm_url, tmp_path_factory):
     """Every explorer on a page styled by the book's theme (pydata-sphinx-theme); mode set per test."""
-    names = explorer_names()
-    path = tmp_path_factory.mktemp("themed") / "themed.html"
-    context = new_context(browser, npm_url)
-    probe = new_probe(context, static_widget_page([example(name) for name in names], path, "themed"))
-    wait_for_explorers(probe.page, len(names))
+    views = [example(name) for name in explorer_names()]
+    context, probe, _ = open_page(browser, npm_url, views, tmp_path_factory.mktemp("themed") / "themed.html")
     probe.page.add_style_tag(path=str(THEME_CSS))
     yield probe
     context.close()
@@ -250,10 +246,8 @@ def test_explorers_fit_a_phone_or_scroll_inside_their_box(browser, npm_url, tmp_
     names = explorer_names()
     rng = np.random.default_rng(8)
     views = [example(name) for name in names] + [AttentionExplorer([f"w{i}" for i in range(24)], *rng.normal(size=(3, 24, 8)))]
-    context = new_context(browser, npm_url, width=390, height=844)
-    probe = new_probe(context, static_widget_page(views, tmp_path / "phone.html", "phone"))
+    context, probe, _ = open_page(browser, npm_url, views, tmp_path / "phone.html", width=390, height=844)
     page = probe.page
-    wait_for_explorers(page, len(views))
     assert page.evaluate("() => document.scrollingElement.scrollWidth") <= 390, "the page scrolls sideways"
     roots = page.locator(".lx-root[data-explorer]")
     for i in range(roots.count()):
