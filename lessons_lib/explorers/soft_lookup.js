@@ -18,23 +18,19 @@ function bounds(points) {
   return { x0: centre[0] - span / 2, y0: centre[1] - span / 2, span };
 }
 
-function render({ model, el: host }) {
-  const keys = model.get("key_vectors");
-  const values = model.get("value_vectors");
-  const labels = model.get("labels");
-  const n = keys.length;
-  const uid = uniqueId("lx-soft");
-  const set = setter(model);
-  let view = bounds([...keys, model.get("query")]);
-
+/**
+ * The plot: keys as labelled points, the query as a diamond to drag (or move with the arrow keys), a line to
+ * each key as thick as its weight. Returns {element, show(query, weights)}.
+ */
+function queryPlot(keys, labels, [xName, yName], getQuery, setQuery) {
+  let view = bounds([...keys, getQuery()]);
+  let drawnView = null;
   const toPx = ([x, y]) => [PAD + ((x - view.x0) / view.span) * (SIZE - 2 * PAD), SIZE - PAD - ((y - view.y0) / view.span) * (SIZE - 2 * PAD)];
   const fromPx = (px, py) => [
     view.x0 + ((px - PAD) / (SIZE - 2 * PAD)) * view.span,
     view.y0 + ((SIZE - PAD - py) / (SIZE - 2 * PAD)) * view.span,
   ];
-  const setQuery = (query) => set({ query: query.map((x) => Math.round(x * 1e4) / 1e4) });
 
-  // --- the plot ------------------------------------------------------------------------------
   const svg = el("svg:svg", {
     class: "lx-plot",
     width: SIZE,
@@ -63,7 +59,6 @@ function render({ model, el: host }) {
   );
   svg.append(axes, ...links, ...keyMarks, queryMark);
 
-  const [xName, yName] = model.get("axis_labels");
   function drawAxes() {
     axes.replaceChildren();
     const [ox, oy] = toPx([0, 0]);
@@ -116,9 +111,42 @@ function render({ model, el: host }) {
     if (!(event.key in moves)) return;
     event.preventDefault();
     const step = (view.span / 40) * (event.shiftKey ? 5 : 1);
-    const [x, y] = model.get("query");
+    const [x, y] = getQuery();
     setQuery([x + moves[event.key][0] * step, y + moves[event.key][1] * step]);
   });
+
+  return {
+    element: svg,
+    show(query, weights) {
+      const [qx, qy] = query;
+      if (qx < view.x0 || qx > view.x0 + view.span || qy < view.y0 || qy > view.y0 + view.span) {
+        view = bounds([...keys, query]); // set from Python outside the view: widen it
+      }
+      if (view !== drawnView) {
+        drawAxes();
+        drawnView = view;
+      }
+      const [px, py] = toPx(query);
+      queryMark.setAttribute("transform", `translate(${px},${py})`);
+      weights.forEach((w, j) => {
+        const [kx, ky] = toPx(keys[j]);
+        Object.entries({ x1: px, y1: py, x2: kx, y2: ky }).forEach(([a, b]) => links[j].setAttribute(a, b));
+        links[j].setAttribute("stroke-width", String(0.5 + 7 * w));
+        keyMarks[j].querySelector("circle").setAttribute("fill", rgb(weightColour(w)));
+      });
+    },
+  };
+}
+
+function render({ model, el: host }) {
+  const keys = model.get("key_vectors");
+  const values = model.get("value_vectors");
+  const labels = model.get("labels");
+  const uid = uniqueId("lx-soft");
+  const set = setter(model);
+  const [xName, yName] = model.get("axis_labels");
+  const setQuery = (query) => set({ query: query.map((x) => Math.round(x * 1e4) / 1e4) });
+  const plot = queryPlot(keys, labels, [xName, yName], () => model.get("query"), setQuery);
 
   // --- number inputs, scale, weights and output ----------------------------------------------
   const coordinate = (axis, name) =>
@@ -195,7 +223,7 @@ function render({ model, el: host }) {
     el(
       "div",
       { class: "lx-main" },
-      el("div", { class: "lx-panel" }, svg),
+      el("div", { class: "lx-panel" }, plot.element),
       el(
         "div",
         { class: "lx-panel" },
@@ -216,18 +244,9 @@ function render({ model, el: host }) {
     const query = model.get("query");
     const scale = model.get("scale");
     const [qx, qy] = query;
-    if (qx < view.x0 || qx > view.x0 + view.span || qy < view.y0 || qy > view.y0 + view.span) {
-      view = bounds([...keys, query]); // set from Python outside the view: widen it
-    }
-    drawAxes();
     const result = softLookup(query, keys, values, scale);
-    const [px, py] = toPx(query);
-    queryMark.setAttribute("transform", `translate(${px},${py})`);
+    plot.show(query, result.weights);
     result.weights.forEach((w, j) => {
-      const [kx, ky] = toPx(keys[j]);
-      Object.entries({ x1: px, y1: py, x2: kx, y2: ky }).forEach(([a, b]) => links[j].setAttribute(a, b));
-      links[j].setAttribute("stroke-width", String(0.5 + 7 * w));
-      keyMarks[j].querySelector("circle").setAttribute("fill", rgb(weightColour(w)));
       weightRows[j].weight.set(w);
       weightRows[j].score.set(result.scores[j]);
     });
