@@ -508,11 +508,6 @@ def test_inputs_past_the_stated_size_are_refused(make, message, rng, opened):
     assert not opened
 
 
-def test_the_size_each_explorer_is_made_for_is_in_its_docstring():
-    for cls in (AttentionExplorer, SoftLookupExplorer, HeadsExplorer, OnlineSoftmaxExplorer):
-        assert "Size: made for up to" in cls.__doc__, cls.__name__
-
-
 # --- what shows where the live explorer cannot run: a static SVG picture and a one-line summary -------------
 
 
@@ -555,3 +550,16 @@ def test_the_static_picture_shows_the_weights_and_escapes_labels(qkv):
     assert "\u2068\u202eevil\u2069" in svg  # isolated: the override ends with the label
     weights = w.attention()[1]
     assert f">{weights[1, 0]:.2f}<" in svg  # small heatmaps print their weights: readable without colour
+
+
+def test_every_exported_explorer_has_a_static_picture_and_a_summary():
+    import lessons_lib.explorers as explorers
+    from lessons_lib.explorers._base import ExplorerBase
+
+    classes = [getattr(explorers, name) for name in explorers.__all__]
+    classes = [cls for cls in classes if isinstance(cls, type) and issubclass(cls, ExplorerBase)]
+    assert len(classes) >= 4
+    for cls in classes:
+        assert cls._fallback_svg is not ExplorerBase._fallback_svg, f"{cls.__name__}: write _fallback_svg"
+        assert cls._summary is not ExplorerBase._summary, f"{cls.__name__}: write _summary"
+        assert "Size: made for up to" in cls.__doc__, f"{cls.__name__}: state the size it is made for"
