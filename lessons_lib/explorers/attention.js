@@ -257,6 +257,7 @@ function render({ model, el: host }) {
     listen(model, ["query_index", "scale", "mask_mode", "padding_length", "masked_cells"], update),
     listen(model, ["controls"], showControls),
     table.stop,
+    () => heatmap.stop(),
   ];
   update();
   return () => stop.forEach((f) => f());

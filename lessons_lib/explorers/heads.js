@@ -124,6 +124,7 @@ function render({ model, el: host }) {
   return () => {
     stop();
     tableRows.disconnect();
+    heatmap.stop();
   };
 }
 

@@ -377,10 +377,15 @@ export class Heatmap {
     if (interactive) this._listen();
     // The labels take the theme's text colour: redraw when the page switches between light and dark.
     if (typeof MutationObserver === "function") {
-      const redraw = new MutationObserver(() => this.data && this.draw(this.data));
-      redraw.observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme", "data-mode", "class"] });
-      if (document.body) redraw.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light"] });
+      this._themeWatch = new MutationObserver(() => this.data && this.draw(this.data));
+      this._themeWatch.observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme", "data-mode", "class"] });
+      if (document.body) this._themeWatch.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light"] });
     }
+  }
+
+  /** Stop following the page's theme (when the view is removed). */
+  stop() {
+    this._themeWatch?.disconnect();
   }
 
   _geometry() {
