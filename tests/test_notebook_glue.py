@@ -10,6 +10,7 @@ def _captured(glue_function, *args, **kwargs):
     from IPython.testing.globalipapp import get_ipython
 
     ip = get_ipython()
+    ip.display_formatter.active_types = list(ip.display_formatter.formatters)  # as in a kernel
     published = []
     original = ip.display_pub.publish
 
