@@ -53,7 +53,8 @@ def check(passed, success: str, hint: str) -> CheckResult:
         try:
             passed = passed()
         except Exception as error:  # a student's partial answer can fail in any way
-            reason = f" ({type(error).__name__}: {error})"
+            unset = "NoneType" in str(error)
+            reason = " (the answer is still None)" if unset else f" ({type(error).__name__}: {error})"
             passed = False
     ok = bool(passed)
     print(f"✓ {success}" if ok else f"Not yet: {hint}{reason}")

@@ -19,6 +19,12 @@ def test_check_turns_an_exception_in_a_callable_into_not_yet(capsys):
     assert "Not yet: answer is not computed yet (ZeroDivisionError" in capsys.readouterr().out
 
 
+def test_check_says_when_the_answer_is_still_none(capsys):
+    answer = None
+    assert not check(lambda: answer + 1 == 2, "right", "add one")
+    assert capsys.readouterr().out == "Not yet: add one (the answer is still None)\n"
+
+
 def test_check_result_displays_nothing():
     assert check(True, "a", "b")._ipython_display_() is None
 
