@@ -231,6 +231,22 @@ def test_attention_traits_sync_both_ways(qkv):
     assert w.padding_length is None
 
 
+def test_attention_controls_choose_what_the_page_shows(qkv):
+    assert AttentionExplorer(TOKENS, *qkv).controls == ["scale", "mask"]
+    assert AttentionExplorer(TOKENS, *qkv, controls=()).controls == []
+    w = AttentionExplorer(TOKENS, *qkv, controls=("mask", "scale"))
+    assert w.controls == ["scale", "mask"]  # always in the same order
+    w.controls = ["scale"]
+    assert w.get_state()["controls"] == ["scale"]
+    for bad, message in [("scale", "must be a tuple of names"), (["slider"], "may contain only scale, mask; got 'slider'"),
+                         (("scale", "scale"), "must not repeat"), (None, "must be a tuple")]:
+        with pytest.raises(ValueError, match=message):
+            AttentionExplorer(TOKENS, *qkv, controls=bad)
+        with pytest.raises(ValueError, match=message):
+            w.controls = bad
+    assert w.controls == ["scale"]
+
+
 # --- HeadsExplorer -------------------------------------------------------------------------------
 
 

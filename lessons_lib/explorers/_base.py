@@ -19,7 +19,7 @@ import traitlets
 
 from .._checks import as_float_array
 
-__all__ = ["ExplorerBase", "ExplorerValueError", "bundle_esm"]
+__all__ = ["ExplorerBase", "ExplorerValueError", "bundle_esm", "synced"]
 
 _HERE = pathlib.Path(__file__).parent
 _RELATIVE_IMPORT = re.compile(r'^import\s*\{[^}]*\}\s*from\s*"\./([\w.-]+\.js)";[ \t]*$', re.M)
@@ -46,6 +46,24 @@ def bundle_esm(entry: str) -> str:
     if _ANY_IMPORT.search(code):
         raise RuntimeError(f"{entry}: only `import {{ … }} from \"./file.js\";` lines can be inlined")
     return code
+
+
+class Checked(traitlets.Any):
+    """A synced trait whose every value, None and wrong types included, goes to the explorer's validator.
+
+    traitlets' typed traits (Float, List, ...) would convert ``True`` to 1.0 or refuse with a bare
+    ``TraitError``; here the explorer's own check, the one its constructor uses, decides.
+    """
+
+    def _validate(self, obj, value):
+        if obj._cross_validation_lock is False:
+            value = self._cross_validate(obj, value)
+        return value
+
+
+def synced(default=None) -> Checked:
+    """A trait synced with the page and checked by a ``@traitlets.validate`` method of the explorer."""
+    return Checked(default).tag(sync=True)
 
 
 class ExplorerBase(anywidget.AnyWidget):

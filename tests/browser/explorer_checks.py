@@ -125,8 +125,28 @@ def check_attention(page, root, data):
     assert shown(root)["query_index"] == n - 1
     assert_attention_matches_numpy(root, data, "after keyboard selection")
 
+    controls = data.get("controls", ["scale", "mask"])
+    assert root.locator('[data-control="scale"]').is_visible() == ("scale" in controls)
+    assert root.locator('[data-control="mask"]').is_visible() == ("mask" in controls)
+    if "scale" in controls:
+        _check_attention_scale(page, root, data)
+    if "mask" in controls:
+        _check_attention_mask(page, root, data)
+    else:  # without mask controls a heatmap click picks the query, and the mask never changes
+        canvas = root.locator("canvas.lx-heatmap")
+        before = shown(root)
+        cx, cy = _heatmap_cell_centre(canvas, n // 2, 0)
+        canvas.click(position={"x": cx, "y": cy})
+        now = assert_attention_matches_numpy(root, data, "heatmap row clicked")
+        assert now["query_index"] == n // 2
+        assert (now["mask_mode"], now["masked_cells"]) == (before["mask_mode"], before["masked_cells"])
+
+
+def _check_attention_scale(page, root, data):
+    n = len(data["tokens"])
     # 3. Moving the scale slider up lowers the entropy of the row.
-    root.locator("input[type=radio][value=none]").check()
+    if "mask" in data.get("controls", ["mask"]):
+        root.locator("input[type=radio][value=none]").check()
     root.get_by_role("button", name="reset to 1/√d_k").click()
     before = shown(root)
     assert before["scale"] == data["default_scale"]
@@ -149,6 +169,10 @@ def check_attention(page, root, data):
     assert_attention_matches_numpy(root, data, "at the smallest scale")
     root.get_by_role("button", name="reset to 1/√d_k").click()
 
+
+def _check_attention_mask(page, root, data):
+    n = len(data["tokens"])
+    tokens = root.locator("button.lx-token")
     # 4. Causal: every future weight is exactly zero, for every query we look at.
     root.locator("input[type=radio][value=causal]").check()
     for target in sorted({0, n // 2, n - 1}):
