@@ -15,6 +15,7 @@ from .analysis import entropy, expected_dot_product_variance, sample_dot_product
 from .chunked import chunked_attention
 from .multi_head import init_multi_head_params, multi_head_attention
 from .toy_data import toy_projections, toy_sentence
+from .backward import attention_backward
 
 __all__ = [
     "softmax",
@@ -32,6 +33,7 @@ __all__ = [
     "expected_dot_product_variance",
     "toy_sentence",
     "toy_projections",
+    "attention_backward",
 ]
 
 __version__ = "0.1.0"
