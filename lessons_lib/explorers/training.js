@@ -1,5 +1,12 @@
 // TrainingExplorer front-end: a slider over training snapshots; the attention map at that step beside the loss curve.
-import { el, exact, fmt, rgb, stateJSON, textOn, weightColour } from "./ui.js";
+import { el, exact, fmt, rgb, stateJSON, weightColour } from "./ui.js";
+
+/** Black or white text on the colour [r, g, b], whichever has the higher WCAG contrast ratio. */
+export function textColourOn([r, g, b]) {
+  const linear = (c) => ((c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+  const lum = 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  return (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) ? "#000" : "#fff";
+}
 
 const PLOT = { width: 300, height: 190, left: 44, right: 8, top: 10, bottom: 34 };
 
@@ -140,7 +147,7 @@ function render({ model, el: host }) {
         cell.dataset.value = exact(w);
         cell.title = `${tokens[i]} → ${tokens[j]}: ${exact(w)}`;
         cell.style.background = rgb(colour);
-        cell.style.color = textOn(colour);
+        cell.style.color = textColourOn(colour);
       }
     }
     plot.mark(step);
