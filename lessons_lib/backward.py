@@ -20,7 +20,7 @@ import numpy as np
 
 from .attention import scaled_dot_product_attention
 from .multi_head import merge_heads, split_heads
-from .pretrained import erf
+from .block import BLOCK_PARAM_NAMES, erf
 
 __all__ = [
     "attention_backward",
@@ -33,15 +33,9 @@ __all__ = [
     "multi_head_attention_backward",
     "block_forward",
     "block_backward",
-    "block_keys_values",
     "transformer_block_backward",
-    "BLOCK_PARAM_NAMES",
 ]
 
-BLOCK_PARAM_NAMES = (
-    "W_q", "b_q", "W_k", "b_k", "W_v", "b_v", "W_o", "b_o",
-    "ln1_gamma", "ln1_beta", "W_1", "b_1", "W_2", "b_2", "ln2_gamma", "ln2_beta",
-)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -209,18 +203,11 @@ def _check_block_params(params, names, d_model):
             raise ValueError(f"params['{name}'] must be a ({want_rows}, ·) matrix, got shape {arr.shape}")
 
 
-def _mha_forward(x, p, num_heads, causal, mask, scale, past_kv=None):
-    """Multi-head self-attention ``(..., n, d_model)``; returns ``(out, weights, cache)``.
-
-    ``past_kv``: keys and values of earlier positions, ``(..., h, t, d_head)`` each (a KV cache);
-    the new positions' keys and values are appended to them.
-    """
+def _mha_forward(x, p, num_heads, causal, mask, scale):
+    """Multi-head self-attention ``(..., n, d_model)``; returns ``(out, weights, cache)``."""
     q = split_heads(x @ p["W_q"] + p["b_q"], num_heads)          # (..., h, n, d_head)
     k = split_heads(x @ p["W_k"] + p["b_k"], num_heads)
     v = split_heads(x @ p["W_v"] + p["b_v"], num_heads)
-    if past_kv is not None:
-        k = np.concatenate([past_kv[0], k], axis=-2)             # (..., h, t + n, d_head)
-        v = np.concatenate([past_kv[1], v], axis=-2)
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
     heads, weights = scaled_dot_product_attention(q, k, v, mask=mask, scale=scale, causal=causal)
@@ -265,29 +252,22 @@ def multi_head_attention_backward(x, params, num_heads, d_out, mask=None, causal
     return _mha_backward_cached(d_out, cache, p)
 
 
-def block_forward(x, params, num_heads, *, causal=False, mask=None, eps=1e-5, scale=None, past_kv=None):
+def block_forward(x, params, num_heads, *, causal=False, mask=None, eps=1e-5, scale=None):
     """The pre-norm transformer block; returns ``(out, weights, cache)``.
 
     ``h = x + MHA(LN1(x))``, ``out = h + GELU(LN2(h) @ W_1 + b_1) @ W_2 + b_2``. ``scale`` is the
-    attention's score scale (default 1/√d_head); the rest is ``transformer_block(..., norm_first=True)``.
-    ``past_kv`` (a KV cache, for generation) holds earlier positions' keys and values;
-    :func:`block_keys_values` reads the updated ones from the returned cache.
+    attention's score scale (default 1/√d_head); with the default it equals
+    ``transformer_block(x, params, num_heads, norm_first=True, ...)`` (tested).
     """
     p = params
     a, ln1 = layer_norm_forward(x, p["ln1_gamma"], p["ln1_beta"], eps)
-    attn, weights, mha_cache = _mha_forward(a, p, num_heads, causal, mask, scale, past_kv)
+    attn, weights, mha_cache = _mha_forward(a, p, num_heads, causal, mask, scale)
     h = x + attn
     z, ln2 = layer_norm_forward(h, p["ln2_gamma"], p["ln2_beta"], eps)
     pre = z @ p["W_1"] + p["b_1"]                                # (..., n, d_ff)
     act, cdf = gelu_forward(pre)
     out = h + act @ p["W_2"] + p["b_2"]
     return out, weights, (ln1, mha_cache, ln2, z, pre, cdf, act)
-
-
-def block_keys_values(cache):
-    """The keys and values ``(k, v)``, ``(..., h, n, d_head)`` each, of every position a block attended to."""
-    _, q, k, v, *_ = cache[1]
-    return k, v
 
 
 def block_backward(d_out, cache, params):

@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backward import (
-    BLOCK_PARAM_NAMES,
     block_backward,
     block_forward,
-    block_keys_values,
     layer_norm_backward,
     layer_norm_forward,
     linear_backward,
 )
+from .block import BLOCK_PARAM_NAMES
 
 __all__ = ["cross_entropy", "Adam", "TinyTransformer", "train", "IGNORE_INDEX", "single_blas_thread"]
 
@@ -227,44 +226,19 @@ class TinyTransformer:
         np.add.at(grads["tok_emb"], tokens.ravel(), d_x.reshape(-1, self.d_model))   # a token's rows, summed
         return loss, grads, weights
 
-    def generate(self, prompt, num_tokens, *, temperature=0.0, rng=None, use_cache=True):
-        """Extend ``prompt`` (1-D token ids) by ``num_tokens`` tokens; returns ``(tokens, logits)``.
+    def decoder_params(self):
+        """The weights in the layout of chapter 9's decoder (``ll.decoder_forward``, ``ll.generate`` with its KV cache).
 
-        Greedy when ``temperature`` is 0, else sampled from ``softmax(logits / temperature)`` with ``rng``.
-        With ``use_cache``, each block keeps the keys and values of the positions seen so far (the KV
-        cache of chapter 9) and each new token costs one position's work; without it, the whole
-        sequence is recomputed at every step. ``logits`` is ``(num_tokens, vocab)``: the distribution
-        each new token was drawn from.
+        ``ll.generate`` asks for a position for every token it returns, the last one included, although
+        the last one is never fed back; that one extra position row is zeros and is never read.
         """
-        if not self.causal:
-            raise ValueError("generate needs a causal model (causal=True): a token must not see the ones after it")
-        tokens = list(self._check_tokens(np.asarray(prompt)[None])[0])
-        if len(tokens) + num_tokens - 1 > self.max_len:
-            raise ValueError(f"prompt of {len(tokens)} tokens + {num_tokens} new ones exceeds max_len={self.max_len}")
-        if temperature and rng is None:
-            raise ValueError("sampling (temperature > 0) needs rng, a numpy Generator")
-        past, logits_out = None, []
-        for _ in range(num_tokens):
-            if use_cache:
-                start = 0 if past is None else len(tokens) - 1           # only the new position(s)
-                x = self.params["tok_emb"][np.array(tokens[start:])][None] + self.params["pos_emb"][start:len(tokens)]
-                new_past = []
-                for i in range(self.num_layers):
-                    x, _, cache = block_forward(x, self.block_params(i), self.num_heads, causal=True, scale=self.scale,
-                                                past_kv=None if past is None else past[i])
-                    new_past.append(block_keys_values(cache))
-                past = new_past
-                z, _ = layer_norm_forward(x, self.params["lnf_gamma"], self.params["lnf_beta"])
-                logits = (z @ self.params["W_out"] + self.params["b_out"])[0, -1]
-            else:
-                logits = self.forward(np.array(tokens)[None])[0][0, -1]
-            logits_out.append(logits)
-            if temperature:
-                p = np.exp((logits - logits.max()) / temperature)
-                tokens.append(int(rng.choice(self.vocab_size, p=p / p.sum())))
-            else:
-                tokens.append(int(np.argmax(logits)))
-        return np.array(tokens), np.array(logits_out)
+        p = self.params
+        return {
+            "token_embeddings": p["tok_emb"],
+            "position_embeddings": np.vstack([p["pos_emb"], np.zeros((1, self.d_model))]),
+            "blocks": [self.block_params(i) for i in range(self.num_layers)],
+            "lnf_gamma": p["lnf_gamma"], "lnf_beta": p["lnf_beta"], "W_lm": p["W_out"], "b_lm": p["b_out"],
+        }
 
     def config(self):
         """The constructor's arguments except ``params``: what :meth:`save` stores beside the weights."""

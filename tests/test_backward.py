@@ -225,6 +225,17 @@ def torch_block(params, d_model, h, d_ff):
 
 
 @pytest.mark.parametrize("causal", [False, True])
+def test_the_training_block_is_chapter_9s_transformer_block(causal):
+    params = ll.init_block_params(8, 2, 12, seed=5)
+    params = {k: v + np.random.default_rng(6).normal(scale=0.1, size=v.shape) for k, v in params.items()}
+    x = np.random.default_rng(7).normal(size=(3, 6, 8))
+    ours, our_weights, _ = bw.block_forward(x, params, 2, causal=causal)
+    theirs, their_weights = ll.transformer_block(x, params, 2, causal=causal, norm_first=True)
+    np.testing.assert_allclose(ours, theirs, atol=1e-12)
+    np.testing.assert_allclose(our_weights, their_weights, atol=1e-12)
+
+
+@pytest.mark.parametrize("causal", [False, True])
 def test_block_forward_and_backward_equal_torch_transformer_encoder_layer(causal):
     d_model, h, d_ff = 8, 2, 12
     params = random_block_params(d_model, d_ff, seed=8)
@@ -248,7 +259,7 @@ def test_block_forward_and_backward_equal_torch_transformer_encoder_layer(causal
                   W_2=layer.linear2.weight.grad.numpy().T, b_2=layer.linear2.bias.grad.numpy(),
                   ln1_gamma=layer.norm1.weight.grad.numpy(), ln1_beta=layer.norm1.bias.grad.numpy(),
                   ln2_gamma=layer.norm2.weight.grad.numpy(), ln2_beta=layer.norm2.bias.grad.numpy())
-    assert set(theirs) == set(grads) == set(bw.BLOCK_PARAM_NAMES)
+    assert set(theirs) == set(grads) == set(ll.block.BLOCK_PARAM_NAMES)
     for name in theirs:
         np.testing.assert_allclose(grads[name], theirs[name], atol=TOL, err_msg=name)
 

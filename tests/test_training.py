@@ -243,17 +243,16 @@ def test_the_script_reproduces_the_shipped_runs():
         assert np.array_equal(script.train_scale(1, False, steps=8), curves["unscaled_1"][:8])
 
 
-def test_generation_with_the_kv_cache_equals_recomputing_the_prefix():
+def test_the_model_is_chapter_9s_decoder_and_generates_with_its_kv_cache():
+    import lessons_lib as ll
+
     model = TinyTransformer(12, 10, d_model=8, num_heads=2, d_ff=8, num_layers=2, causal=True, seed=4)
+    tokens = np.random.default_rng(0).integers(0, 12, size=(3, 10))
+    logits, _ = model.forward(tokens)
+    for row, expected in zip(tokens, logits):
+        np.testing.assert_allclose(ll.decoder_forward(row, model.decoder_params(), 2), expected, atol=1e-12)
     prompt = np.array([3, 1, 4])
-    for temperature in (0.0, 1.0):
-        cached = model.generate(prompt, 6, temperature=temperature, rng=np.random.default_rng(1))
-        full = model.generate(prompt, 6, temperature=temperature, rng=np.random.default_rng(1), use_cache=False)
-        assert np.array_equal(cached[0], full[0]) and np.array_equal(cached[0][:3], prompt)
-        np.testing.assert_allclose(cached[1], full[1], atol=1e-12)
-    with pytest.raises(ValueError, match="max_len=10"):
-        model.generate(prompt, 9)
-    with pytest.raises(ValueError, match="causal"):
-        TinyTransformer(12, 10).generate(prompt, 2)
-    with pytest.raises(ValueError, match="rng"):
-        model.generate(prompt, 2, temperature=1.0)
+    cached = ll.generate(prompt, model.decoder_params(), 2, 8, temperature=1.0, rng=1)
+    full = ll.generate(prompt, model.decoder_params(), 2, 8, temperature=1.0, rng=1, use_cache=False)
+    assert np.array_equal(cached[0], full[0]) and len(cached[0]) == 11
+    np.testing.assert_allclose(cached[1], full[1], atol=1e-12)
