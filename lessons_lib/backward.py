@@ -190,6 +190,17 @@ def gelu_backward(x, d_y):
 # Multi-head attention and the block, with caches
 
 
+def _check_x_and_heads(x, num_heads):
+    """x as a float array of shape (..., n, d_model), and d_model, which num_heads must divide."""
+    x = _float_array("x", x)
+    if x.ndim < 2:
+        raise ValueError(f"x must have shape (..., n, d_model), got {x.shape}")
+    d_model = x.shape[-1]
+    if not isinstance(num_heads, (int, np.integer)) or isinstance(num_heads, bool) or num_heads <= 0 or d_model % num_heads:
+        raise ValueError(f"num_heads={num_heads!r} must be a positive integer dividing d_model={d_model} (x {x.shape})")
+    return x, d_model
+
+
 def _check_block_params(params, names, d_model):
     if not isinstance(params, dict):
         raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
@@ -235,12 +246,7 @@ def multi_head_attention_backward(x, params, num_heads, d_out, mask=None, causal
 
     Returns ``(dx, grads)`` with ``grads[name]`` for every ``W_*`` and ``b_*`` (zero biases when absent).
     """
-    x = _float_array("x", x)
-    if x.ndim < 2:
-        raise ValueError(f"x must have shape (..., n, d_model), got {x.shape}")
-    d_model = x.shape[-1]
-    if not isinstance(num_heads, (int, np.integer)) or isinstance(num_heads, bool) or num_heads <= 0 or d_model % num_heads:
-        raise ValueError(f"num_heads={num_heads!r} must be a positive integer dividing d_model={d_model} (x {x.shape})")
+    x, d_model = _check_x_and_heads(x, num_heads)
     if not isinstance(params, dict):
         raise TypeError(f"params must be a dict like init_multi_head_params returns, got {type(params).__name__}")
     p = {name: params.get(name, np.zeros(d_model)) if name.startswith("b_") else params.get(name)
@@ -291,12 +297,7 @@ def transformer_block_backward(x, params, num_heads, d_out, *, causal=False, mas
 
     Returns ``(dx, grads)``, with ``grads`` keyed like ``params`` (``init_block_params``'s keys).
     """
-    x = _float_array("x", x)
-    if x.ndim < 2:
-        raise ValueError(f"x must have shape (..., n, d_model), got {x.shape}")
-    d_model = x.shape[-1]
-    if not isinstance(num_heads, (int, np.integer)) or isinstance(num_heads, bool) or num_heads <= 0 or d_model % num_heads:
-        raise ValueError(f"num_heads={num_heads!r} must be a positive integer dividing d_model={d_model} (x {x.shape})")
+    x, d_model = _check_x_and_heads(x, num_heads)
     _check_block_params(params, BLOCK_PARAM_NAMES, d_model)
     out, _, cache = block_forward(x, params, int(num_heads), causal=causal, mask=mask, eps=eps)
     d_out = _float_array("d_out", d_out)
