@@ -143,7 +143,7 @@ function render({ model, el: host }) {
         const w = matrix[i][j];
         const colour = weightColour(w);
         const cell = cells[i][j];
-        cell.textContent = fmt(w, 2);
+        cell.textContent = w.toFixed(2);
         cell.dataset.value = exact(w);
         cell.title = `${tokens[i]} → ${tokens[j]}: ${exact(w)}`;
         cell.style.background = rgb(colour);
