@@ -15,6 +15,19 @@ from .analysis import entropy, expected_dot_product_variance, sample_dot_product
 from .chunked import chunked_attention
 from .multi_head import init_multi_head_params, multi_head_attention
 from .toy_data import toy_projections, toy_sentence
+from .positions import alibi_bias, alibi_slopes, rope, sinusoidal_positions
+from .block import gelu, init_block_params, layer_norm, rms_norm, transformer_block
+from .decoder import (
+    KVCache,
+    decoder_forward,
+    decoder_step,
+    generate,
+    generation_flops,
+    init_decoder_params,
+    next_token_distribution,
+    sample_next_token,
+)
+from .backward import attention_backward
 
 __all__ = [
     "softmax",
@@ -32,6 +45,24 @@ __all__ = [
     "expected_dot_product_variance",
     "toy_sentence",
     "toy_projections",
+    "sinusoidal_positions",
+    "rope",
+    "alibi_slopes",
+    "alibi_bias",
+    "layer_norm",
+    "rms_norm",
+    "gelu",
+    "init_block_params",
+    "transformer_block",
+    "init_decoder_params",
+    "decoder_forward",
+    "next_token_distribution",
+    "sample_next_token",
+    "KVCache",
+    "decoder_step",
+    "generate",
+    "generation_flops",
+    "attention_backward",
 ]
 
 __version__ = "0.1.0"

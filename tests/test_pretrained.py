@@ -174,6 +174,21 @@ def test_attention_is_our_multi_head_attention_and_matches_per_head_hand_computa
         np.testing.assert_allclose(sdpa, by_hand, atol=1e-12)
 
 
+def test_each_layer_is_a_post_norm_transformer_block(model, monkeypatch):
+    from lessons_lib import transformer_block
+
+    out = pretrained.encode(TIRED, model)
+    for i, layer in enumerate(model.layers):
+        h, weights = transformer_block(out.hidden_states[i], layer["block"], model.num_heads, norm_first=False, eps=model.eps)
+        np.testing.assert_array_equal(h, out.hidden_states[i + 1])
+        np.testing.assert_array_equal(weights, out.attentions[i])
+        assert layer["block"]["W_1"] is layer["W_in"] and layer["block"]["ln2_gamma"] is layer["output_norm"][0]
+    calls = []
+    monkeypatch.setattr(pretrained, "transformer_block", lambda *a, **k: calls.append(k) or transformer_block(*a, **k))
+    pretrained.forward(out.token_ids, model)
+    assert calls == [{"norm_first": False, "eps": model.eps}] * model.num_layers
+
+
 def test_float64_model_agrees_with_float32(model):
     wide64 = pretrained.encode(WIDE, pretrained.load_model(dtype=np.float64))
     wide32 = pretrained.encode(WIDE, model)

@@ -8,6 +8,7 @@ In a live kernel its settings are synced traits, readable and settable from Pyth
 - :class:`AttentionExplorer` — chapters 2–4: click a token, follow scores → scale → mask → softmax → sum.
 - :class:`HeadsExplorer` — chapters 5 and 7: all heads side by side, click one to enlarge it.
 - :class:`OnlineSoftmaxExplorer` — chapter 6: step through the key blocks of the online softmax.
+- :class:`TrainingExplorer` — chapter 10: slide through training; the attention map beside the loss curve.
 
 Bad data raises ``ValueError`` (:class:`ExplorerValueError`) before anything is displayed.
 """
@@ -17,6 +18,7 @@ from .attention import MASK_MODES, AttentionExplorer
 from .heads import HeadsExplorer
 from .online_softmax import OnlineSoftmaxExplorer, online_softmax_steps
 from .soft_lookup import SoftLookupExplorer
+from .training import TrainingExplorer
 
 __all__ = [
     "SoftLookupExplorer",
@@ -26,4 +28,5 @@ __all__ = [
     "online_softmax_steps",
     "ExplorerValueError",
     "MASK_MODES",
+    "TrainingExplorer",
 ]

@@ -352,9 +352,45 @@ def check_online_softmax(page, root, data):
     assert_close(shown(root)["output"], exact_output, "end button")
 
 
+# --- TrainingExplorer ------------------------------------------------------------------------------
+
+
+def assert_training_matches(root, data, what):
+    now = shown(root)
+    matrix = np.array(data["snapshots"])[now["snapshot_index"], now["head"]]
+    assert now["step"] == data["snapshot_steps"][now["snapshot_index"]], what
+    assert_close(now["weights"], matrix, f"{what}: weights")
+    values = root.locator("td.lx-map-cell").evaluate_all("cells => cells.map(c => Number(c.dataset.value))")
+    assert_close(values, matrix.ravel(), f"{what}: the map's cells")
+    texts = root.locator("td.lx-map-cell").all_inner_texts()
+    assert all(abs(shown_text_number(t) - w) <= 0.005 + 1e-12 for t, w in zip(texts, matrix.ravel())), what
+    assert_close(now["loss"], data["losses"][min(now["step"], len(data["losses"]) - 1)], f"{what}: loss")
+    assert f"step {now['step']} of" in root.locator("output.lx-num").inner_text()
+    return now
+
+
+def check_training(page, root, data):
+    slider = root.locator("input.lx-slider")
+    last = len(data["snapshot_steps"]) - 1
+    slider.focus()
+    page.keyboard.press("Home")
+    assert assert_training_matches(root, data, "first snapshot")["snapshot_index"] == 0
+    page.keyboard.press("ArrowRight")
+    assert assert_training_matches(root, data, "second snapshot")["snapshot_index"] == min(1, last)
+    page.keyboard.press("End")
+    assert assert_training_matches(root, data, "last snapshot")["snapshot_index"] == last
+    heads = len(data["head_labels"])
+    if heads > 1:
+        root.locator("select.lx-select").select_option(str(heads - 1))
+        assert assert_training_matches(root, data, "last head")["head"] == heads - 1
+    # The marker on the loss curve sits at the snapshot's step.
+    assert root.locator("svg line.lx-step-marker").count() == 1
+
+
 CHECKS = {
     "AttentionExplorer": check_attention,
     "SoftLookupExplorer": check_soft_lookup,
     "HeadsExplorer": check_heads,
     "OnlineSoftmaxExplorer": check_online_softmax,
+    "TrainingExplorer": check_training,
 }
