@@ -17,7 +17,6 @@ from lessons_lib.explorers import (
     HeadsExplorer,
     OnlineSoftmaxExplorer,
     SoftLookupExplorer,
-    online_softmax_steps,
 )
 from lessons_lib.explorers._base import bundle_esm
 
@@ -315,12 +314,6 @@ def test_online_softmax_steps_reach_the_exact_answer(rng):
     w.step = 3
     with pytest.raises(ValueError, match=r"step must be between 0 and 3, got 4"):
         w.step = 4
-
-
-def test_online_softmax_function_agrees_with_chunked_attention(rng):
-    q, k, v = rng.normal(size=3), rng.normal(size=(9, 3)), rng.normal(size=(9, 4))
-    steps = online_softmax_steps(q, k, v, block_size=2, scale=0.7)
-    np.testing.assert_allclose(steps[-1]["output"], ll.chunked_attention(q[None], k, v, scale=0.7, block_size=2)[0], rtol=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ Bad data raises ``ValueError`` (:class:`ExplorerValueError`) before anything is 
 from ._base import ExplorerValueError
 from .attention import MASK_MODES, AttentionExplorer
 from .heads import HeadsExplorer
-from .online_softmax import OnlineSoftmaxExplorer, online_softmax_steps
+from .online_softmax import OnlineSoftmaxExplorer
 from .soft_lookup import SoftLookupExplorer
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "AttentionExplorer",
     "HeadsExplorer",
     "OnlineSoftmaxExplorer",
-    "online_softmax_steps",
     "ExplorerValueError",
     "MASK_MODES",
 ]
