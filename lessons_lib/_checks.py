@@ -140,13 +140,20 @@ def check_qkv(q, k, v):
     return q.astype(dtype, copy=False), k.astype(dtype, copy=False), v.astype(dtype, copy=False), batch
 
 
-def raise_scores_overflow(index, scores_shape, dtype, q, k):
-    """Finite q and k can still overflow in q·kᵀ: say where, and what to do, instead of returning NaN."""
+def raise_scores_overflow(index, scores_shape, dtype, q, k, *, names=("q", "k"), scale=None):
+    """Finite q and k can still overflow in q·kᵀ·scale: say where, and what to do, instead of returning NaN.
+
+    ``names`` are the caller's names for q and k; give ``scale`` when the caller chose it, to name it too.
+    """
     dtype = np.dtype(dtype)
+    q_name, k_name = names
+    by_scale = "" if scale is None else f" with scale = {scale:.3g}"
     raise ValueError(
-        f"the scores q·kᵀ·scale overflow {dtype} (first at index {tuple(int(i) for i in index)} of scores shape "
-        f"{tuple(scores_shape)}); q has shape {q.shape} and max |q| = {float(np.max(np.abs(q))):.3g}, "
-        f"k has shape {k.shape} and max |k| = {float(np.max(np.abs(k))):.3g}: rescale them"
+        f"the scores {q_name}·{k_name}ᵀ·scale overflow {dtype}{by_scale} (first at index "
+        f"{tuple(int(i) for i in index)} of scores shape {tuple(scores_shape)}); "
+        f"{q_name} has shape {q.shape} and max |{q_name}| = {float(np.max(np.abs(q))):.3g}, "
+        f"{k_name} has shape {k.shape} and max |{k_name}| = {float(np.max(np.abs(k))):.3g}: "
+        + ("use a smaller scale or rescale them" if scale is not None else "rescale them")
         + (" or use float64" if dtype != np.float64 else "")
     )
 

@@ -92,7 +92,12 @@ def soft_lookup(query, keys, values, scale=1.0):
             f"values must have one row per key: keys {keys.shape} has n={keys.shape[0]}, values {values.shape} has {values.shape[0]}"
         )
     scale = check_scale(scale, 1.0)
-    scores = scale * (keys @ query)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below, by name
+        scores = scale * (keys @ query)
+    undefined = np.isnan(scores) | np.isposinf(scores)  # -inf is a weight of exactly 0, as in softmax
+    if undefined.any():
+        raise_scores_overflow(np.argwhere(undefined)[0], scores.shape, scores.dtype, query, keys,
+                              names=("query", "keys"), scale=scale)
     weights = softmax(scores)
     output = weights @ values
     dtype = np.result_type(query, keys, values)

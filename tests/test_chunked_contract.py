@@ -1,6 +1,6 @@
 """chunked_attention against its design contract.
 
-The contract (COURSE_DESIGN.md): the same output as scaled_dot_product_attention — float32 within 1e-5,
+The contract: the same output as scaled_dot_product_attention — float32 within 1e-5,
 float64 within 1e-12 — with masks, causal (also n_q != n_k), batch/head axes and any block size, returning
 the output only, and the same clear errors for bad input. These tests treat the function as a black box,
 so they hold for any correct implementation, however fast.

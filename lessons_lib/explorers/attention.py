@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import traitlets
 
+from .._checks import is_integer
 from ..attention import scaled_dot_product_attention
 from ..masks import MASK_MODES, explorer_mask
 from ._base import ExplorerBase, ExplorerValueError, as_index, as_labels, as_lists, as_matrix, as_scale, bundle_esm
@@ -129,7 +129,7 @@ def _as_mode(mode) -> str:
 def _as_padding(length, n: int):
     if length is None:
         return None
-    if isinstance(length, (bool, np.bool_)) or not isinstance(length, (numbers.Integral, np.integer)):
+    if not is_integer(length):
         raise ExplorerValueError(f"padding_length must be an integer or None, got {type(length).__name__}")
     if not 1 <= int(length) <= n:
         raise ExplorerValueError(f"padding_length must be between 1 and the number of tokens ({n}), got {length}")

@@ -11,6 +11,7 @@ from .._checks import check_positive_int
 from ..attention import scaled_dot_product_attention
 from ..online_softmax import online_softmax_steps
 from ._base import ExplorerBase, ExplorerValueError, as_index, as_labels, as_lists, as_matrix, as_scale, as_vector, bundle_esm
+from ._base import explorer_errors
 
 __all__ = ["OnlineSoftmaxExplorer"]
 
@@ -42,10 +43,8 @@ class OnlineSoftmaxExplorer(ExplorerBase):
         q = as_vector("q", q)
         k = as_matrix("k", k, cols=q.shape[0])
         v = as_matrix("v", v, rows=k.shape[0], rows_from="key")
-        try:
+        with explorer_errors():
             block_size = check_positive_int("block_size", block_size)
-        except (TypeError, ValueError) as exc:
-            raise ExplorerValueError(str(exc)) from None
         if block_size > k.shape[0]:
             raise ExplorerValueError(f"block_size ({block_size}) must not exceed the number of keys ({k.shape[0]})")
         scale = as_scale(scale, default=1.0 / math.sqrt(q.shape[0]), allow_zero=False)
