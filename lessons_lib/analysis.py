@@ -31,11 +31,12 @@ def _check_normal(d_k: int, std, mean, *, variance: bool) -> tuple[float, float]
     if std < 0:
         raise ValueError(f"std must be non-negative, got {std}")
     mean = check_real("mean", mean)
+    what = "the variance of q·k" if variance else "the dot products q·k"
     try:  # Python floats raise OverflowError where numpy would give inf
         if variance:
-            largest, what = d_k * (std**4 + 2.0 * mean**2 * std**2), "the variance of q·k"
+            largest = d_k * (std**4 + 2.0 * mean**2 * std**2)
         else:  # normal draws stay within 40 std of the mean: |q·k| <= d_k (|mean| + 40 std)²
-            largest, what = d_k * (abs(mean) + 40.0 * std) ** 2, "the dot products q·k"
+            largest = d_k * (abs(mean) + 40.0 * std) ** 2
     except OverflowError:
         largest = math.inf
     if not largest < _FLOAT64_MAX:

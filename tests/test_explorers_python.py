@@ -370,3 +370,16 @@ def test_bundle_refuses_non_relative_imports(tmp_path, monkeypatch):
 
 def test_explorer_value_error_is_both_kinds():
     assert issubclass(ExplorerValueError, ValueError) and issubclass(ExplorerValueError, traitlets.TraitError)
+
+
+@pytest.mark.parametrize("missing", ["anywidget", "ipywidgets"])
+def test_without_anywidget_importing_the_explorers_says_what_to_install(missing):
+    import subprocess
+    import sys
+
+    code = f"import sys; sys.modules[{missing!r}] = None\nimport lessons_lib.explorers"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    last_line = done.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("ImportError: lessons_lib.explorers needs anywidget and ipywidgets"), last_line
+    assert f"{missing} is not installed" in last_line and "pip install 'lessons_lib[explorers]'" in last_line
