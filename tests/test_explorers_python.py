@@ -17,7 +17,6 @@ from lessons_lib.explorers import (
     HeadsExplorer,
     OnlineSoftmaxExplorer,
     SoftLookupExplorer,
-    online_softmax_steps,
 )
 from lessons_lib.explorers._base import bundle_esm
 
@@ -333,12 +332,6 @@ def test_online_softmax_steps_reach_the_exact_answer(rng):
         w.step = 4
 
 
-def test_online_softmax_function_agrees_with_chunked_attention(rng):
-    q, k, v = rng.normal(size=3), rng.normal(size=(9, 3)), rng.normal(size=(9, 4))
-    steps = online_softmax_steps(q, k, v, block_size=2, scale=0.7)
-    np.testing.assert_allclose(steps[-1]["output"], ll.chunked_attention(q[None], k, v, scale=0.7, block_size=2)[0], rtol=1e-12)
-
-
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -563,3 +556,16 @@ def test_every_exported_explorer_has_a_static_picture_and_a_summary():
         assert cls._fallback_svg is not ExplorerBase._fallback_svg, f"{cls.__name__}: write _fallback_svg"
         assert cls._summary is not ExplorerBase._summary, f"{cls.__name__}: write _summary"
         assert "Size: made for up to" in cls.__doc__, f"{cls.__name__}: state the size it is made for"
+
+
+@pytest.mark.parametrize("missing", ["anywidget", "ipywidgets"])
+def test_without_anywidget_importing_the_explorers_says_what_to_install(missing):
+    import subprocess
+    import sys
+
+    code = f"import sys; sys.modules[{missing!r}] = None\nimport lessons_lib.explorers"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    last_line = done.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("ImportError: lessons_lib.explorers needs anywidget and ipywidgets"), last_line
+    assert f"{missing} is not installed" in last_line and "pip install 'lessons_lib[explorers]'" in last_line

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import traitlets
 
-from ..attention import causal_mask, padding_mask, scaled_dot_product_attention
+from .._checks import is_integer
+from ..attention import scaled_dot_product_attention
+from ..masks import MASK_MODES, explorer_mask
 from ._fallback import labelled_heatmap, one_line, svg_picture
 from ._base import (
     ExplorerBase,
@@ -26,11 +27,7 @@ from ._base import (
     synced,
 )
 
-__all__ = ["AttentionExplorer", "MASK_MODES", "CONTROLS", "MAX_TOKENS", "mode_mask"]
-
-MASK_MODES = ("none", "causal", "padding", "custom")
-"""``none``: every key visible; ``causal``: key j visible to query i when j <= i; ``padding``: only the
-first ``padding_length`` keys visible; ``custom``: every key visible except the ``masked_cells``."""
+__all__ = ["AttentionExplorer", "MASK_MODES", "CONTROLS", "MAX_TOKENS"]
 
 CONTROLS = ("scale", "mask")
 """The control groups an :class:`AttentionExplorer` can show: the scale slider and the mask settings."""
@@ -172,8 +169,8 @@ class AttentionExplorer(ExplorerBase):
     # -- the same maths in numpy ------------------------------------------------------------------
 
     def mask(self) -> np.ndarray:
-        """The current boolean (n, n) mask, True = may attend (:func:`mode_mask`)."""
-        return mode_mask(self.mask_mode, len(self.tokens), self.padding_length, self.masked_cells)
+        """The current boolean (n, n) mask, True = may attend."""
+        return explorer_mask(self.mask_mode, len(self.tokens), self.padding_length, self.masked_cells)
 
     def attention(self):
         """``(output, weights)`` for every query under the current scale and mask (``scaled_dot_product_attention``)."""
@@ -200,25 +197,6 @@ def _checked_data(tokens: list[str], q, k, v, default_scale: float, scale: float
     return dict(tokens=tokens, q=as_lists(q), k=as_lists(k), v=as_lists(v), default_scale=default_scale, scale=scale)
 
 
-def mode_mask(mode: str, n: int, padding_length=None, masked_cells=()) -> np.ndarray:
-    """The (n, n) boolean mask (True = may attend) that a mask mode of :data:`MASK_MODES` means.
-
-    The one Python home of this rule (``math.js: maskMatrix`` is the JavaScript one, tested against it):
-    ``causal`` is ``causal_mask(n)``; ``padding`` keeps the first ``padding_length`` keys (None = all n);
-    ``custom`` hides the ``[query, key]`` pairs in ``masked_cells``.
-    """
-    mode = _as_mode(mode)
-    if mode == "causal":
-        return causal_mask(n)
-    if mode == "padding":
-        return np.broadcast_to(padding_mask([padding_length or n], n)[0], (n, n)).copy()
-    allowed = np.ones((n, n), dtype=bool)
-    if mode == "custom":
-        for i, j in masked_cells:
-            allowed[i, j] = False
-    return allowed
-
-
 def _as_mode(mode) -> str:
     if mode not in MASK_MODES:
         raise ExplorerValueError(f"mask_mode must be one of {', '.join(MASK_MODES)}; got {mode!r}")
@@ -242,7 +220,7 @@ def _as_controls(controls) -> list[str]:
 def _as_padding(length, n: int):
     if length is None:
         return None
-    if isinstance(length, (bool, np.bool_)) or not isinstance(length, (numbers.Integral, np.integer)):
+    if not is_integer(length):
         raise ExplorerValueError(f"padding_length must be an integer or None, got {type(length).__name__}")
     if not 1 <= int(length) <= n:
         raise ExplorerValueError(f"padding_length must be between 1 and the number of tokens ({n}), got {length}")

@@ -7,7 +7,7 @@ import traitlets
 
 from .._checks import as_float_array
 from ._fallback import heatmap_image, label, one_line, svg_picture
-from ._base import ExplorerBase, ExplorerValueError, as_index, as_labels, as_lists, as_text, bundle_esm, check_size, synced
+from ._base import ExplorerBase, ExplorerValueError, as_index, as_labels, as_lists, as_text, bundle_esm, check_size, explorer_errors, synced
 
 __all__ = ["HeadsExplorer"]
 
@@ -47,10 +47,8 @@ class HeadsExplorer(ExplorerBase):
 
     def __init__(self, tokens, weights, head_labels=None, layer_labels=None, selected_head=0, query_index=0,
                  layer=0, *, title="", **kwargs):
-        try:
+        with explorer_errors():
             w = as_float_array("weights", weights)
-        except (TypeError, ValueError) as exc:
-            raise ExplorerValueError(str(exc)) from None
         if w.ndim not in (3, 4):
             raise ExplorerValueError(
                 f"weights must have shape (heads, n, n) or (layers, heads, n, n), got shape {w.shape}"
@@ -144,10 +142,8 @@ def _checked_data(tokens, weights, head_labels, layer_labels, has_layers, given_
     tokens = as_labels("tokens", tokens)
     n = len(tokens)
     check_size("the number of tokens", n, MAX_TOKENS, "up to 64 tokens")
-    try:
+    with explorer_errors():
         w4 = as_float_array("weights", weights)
-    except (TypeError, ValueError) as exc:
-        raise ExplorerValueError(str(exc)) from None
     if w4.ndim != 4:
         raise ExplorerValueError(f"weights must be stored as (layers, heads, n, n), got shape {w4.shape}")
     layers, heads = w4.shape[:2]

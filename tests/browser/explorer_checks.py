@@ -15,15 +15,10 @@ import numpy as np
 
 import lessons_lib as ll
 import lessons_lib.explorers
-from lessons_lib.explorers import (
-    AttentionExplorer,
-    HeadsExplorer,
-    OnlineSoftmaxExplorer,
-    SoftLookupExplorer,
-    mode_mask,
-    online_softmax_steps,
-)
+from lessons_lib import online_softmax_steps
+from lessons_lib.explorers import AttentionExplorer, HeadsExplorer, OnlineSoftmaxExplorer, SoftLookupExplorer, TrainingExplorer
 from lessons_lib.explorers._base import ExplorerBase
+from lessons_lib.masks import explorer_mask
 
 EXACT = dict(rtol=1e-9, atol=1e-12)  # JS and numpy both compute in float64; only summation order differs
 
@@ -72,7 +67,7 @@ def expected_attention_row(data, now):
     q, k, v = (np.array(data[name]) for name in ("q", "k", "v"))
     n = len(data["tokens"])
     i = now["query_index"]
-    allowed = mode_mask(now["mask_mode"], n, now["padding_length"], now["masked_cells"])
+    allowed = explorer_mask(now["mask_mode"], n, now["padding_length"], now["masked_cells"])
     row_mask = np.ones((n, n), dtype=bool)
     row_mask[i] = allowed[i]  # other rows may have every key masked (custom mode); they do not matter here
     output, weights = ll.scaled_dot_product_attention(q, k, v, mask=row_mask, scale=now["scale"])
@@ -349,11 +344,47 @@ def check_online_softmax(page, root, data):
     assert_close(shown(root)["output"], exact_output, "end button")
 
 
+# --- TrainingExplorer ------------------------------------------------------------------------------
+
+
+def assert_training_matches(root, data, what):
+    now = shown(root)
+    matrix = np.array(data["snapshots"])[now["snapshot_index"], now["head"]]
+    assert now["step"] == data["snapshot_steps"][now["snapshot_index"]], what
+    assert_close(now["weights"], matrix, f"{what}: weights")
+    values = root.locator("td.lx-map-cell").evaluate_all("cells => cells.map(c => Number(c.dataset.value))")
+    assert_close(values, matrix.ravel(), f"{what}: the map's cells")
+    texts = root.locator("td.lx-map-cell").all_inner_texts()
+    assert all(abs(shown_text_number(t) - w) <= 0.005 + 1e-12 for t, w in zip(texts, matrix.ravel())), what
+    assert_close(now["loss"], data["losses"][min(now["step"], len(data["losses"]) - 1)], f"{what}: loss")
+    assert f"step {now['step']} of" in root.locator("output.lx-num").inner_text()
+    return now
+
+
+def check_training(page, root, data):
+    slider = root.locator("input.lx-slider")
+    last = len(data["snapshot_steps"]) - 1
+    slider.focus()
+    page.keyboard.press("Home")
+    assert assert_training_matches(root, data, "first snapshot")["snapshot_index"] == 0
+    page.keyboard.press("ArrowRight")
+    assert assert_training_matches(root, data, "second snapshot")["snapshot_index"] == min(1, last)
+    page.keyboard.press("End")
+    assert assert_training_matches(root, data, "last snapshot")["snapshot_index"] == last
+    heads = len(data["head_labels"])
+    if heads > 1:
+        root.locator("select.lx-select").select_option(str(heads - 1))
+        assert assert_training_matches(root, data, "last head")["head"] == heads - 1
+    # The marker on the loss curve sits at the snapshot's step.
+    assert root.locator("svg line.lx-step-marker").count() == 1
+
+
 CHECKS = {
     "AttentionExplorer": check_attention,
     "SoftLookupExplorer": check_soft_lookup,
     "HeadsExplorer": check_heads,
     "OnlineSoftmaxExplorer": check_online_softmax,
+    "TrainingExplorer": check_training,
 }
 
 
@@ -365,6 +396,7 @@ def _examples():
         "SoftLookupExplorer": SoftLookupExplorer([[0.9, 0.0], [1.0, 0.1], [0.1, 1.0]], [[1, 0], [0, 1], [0.5, 0.5]], ["cat", "dog", "car"]),
         "HeadsExplorer": HeadsExplorer(tokens, ll.softmax(rng.normal(size=(2, 3, 6, 6)) * 2)),
         "OnlineSoftmaxExplorer": OnlineSoftmaxExplorer(rng.normal(size=3), rng.normal(size=(7, 3)) * 3, rng.normal(size=(7, 2)), 3),
+        "TrainingExplorer": TrainingExplorer(tokens[:4], ll.softmax(rng.normal(size=(5, 2, 4, 4)) * 2), [0, 2, 5, 10, 20], np.geomspace(3, 0.1, 20)),
     }
 
 
