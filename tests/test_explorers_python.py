@@ -17,6 +17,7 @@ from lessons_lib.explorers import (
     HeadsExplorer,
     OnlineSoftmaxExplorer,
     SoftLookupExplorer,
+    TrainingExplorer,
 )
 from lessons_lib.explorers._base import bundle_esm
 
@@ -398,6 +399,7 @@ def _small_explorers():
         "soft_lookup": SoftLookupExplorer([[1.0, 0.0], [0.0, 1.0]], [1.0, 2.0], ["a", "b"]),
         "heads": HeadsExplorer(TOKENS, _heads_weights(rng, 2, 6, 6)),
         "online": OnlineSoftmaxExplorer([1.0, 2.0, 3.0], rng.normal(size=(8, 3)) + 1.0, rng.normal(size=(8, 2)), 3),
+        "training": TrainingExplorer(["a", "b"], ll.softmax(rng.normal(size=(3, 2, 2))), [0, 1, 2], [3.0, 2.0, 1.0]),
     }
 
 
@@ -448,6 +450,13 @@ def test_scores_that_overflow_are_refused_by_the_constructor(make, message, rng,
         ("online", "scale", -1.0, "scale must be finite and > 0"),
         ("online", "exact_output", [0.0, 0.0], "exact_output is computed from q, k, v and scale"),
         ("online", "key_labels", [], "key_labels must not be empty"),
+        ("training", "snapshots", [[[[float("nan")]]]], "snapshots contains non-finite values"),
+        ("training", "snapshot_steps", [0, 1], "snapshot_steps must be 3 integers"),
+        ("training", "losses", [], "losses must be a non-empty vector"),
+        ("training", "tokens", [], "tokens must not be empty"),
+        ("training", "head_labels", ["a", "b"], "head_labels has 2 entries but there are 1 heads"),
+        ("training", "snapshot_index", True, "snapshot_index must be an integer, got bool"),
+        ("training", "title", 3, "title must be a string"),
     ],
 )
 def test_every_synced_trait_is_checked_like_the_constructor(kind, name, bad, message):
@@ -493,6 +502,8 @@ def test_an_accepted_update_from_the_page_is_not_sent_back(monkeypatch):
         (lambda r: HeadsExplorer(TOKENS, _heads_weights(r, 13, 12, 6, 6)), "number of heads .all layers. is 156"),
         (lambda r: HeadsExplorer([f"t{i}" for i in range(100)], _heads_weights(r, 24, 100, 100)), "number of weights is 240000"),
         (lambda r: OnlineSoftmaxExplorer(r.normal(size=2), r.normal(size=(257, 2)), r.normal(size=(257, 1)), 16), "number of keys is 257"),
+        (lambda r: TrainingExplorer([f"t{i}" for i in range(25)], ll.softmax(r.normal(size=(2, 25, 25))), [0, 1], [1.0, 0.5]), "number of tokens is 25"),
+        (lambda r: TrainingExplorer(["a", "b"], ll.softmax(r.normal(size=(2, 2, 2))), [0, 1], np.ones(20_001)), "number of losses is 20001"),
     ],
 )
 def test_inputs_past_the_stated_size_are_refused(make, message, rng, opened):
@@ -514,10 +525,11 @@ def _examples_at_their_size():
         HeadsExplorer(tokens64, _heads_weights(rng, 12, 64, 64)),
         HeadsExplorer(TOKENS, _heads_weights(rng, 6, 12, 6, 6), layer=5),
         OnlineSoftmaxExplorer(rng.normal(size=8), rng.normal(size=(64, 8)), rng.normal(size=(64, 4)), 8),
+        TrainingExplorer(TOKENS[:5], ll.softmax(rng.normal(size=(31, 1, 5, 5))), list(range(0, 310, 10)), np.geomspace(3, 0.01, 300)),
     ]
 
 
-@pytest.mark.parametrize("index", range(6))
+@pytest.mark.parametrize("index", range(7))
 def test_the_output_carries_a_static_svg_and_a_readable_summary(index):
     import xml.etree.ElementTree as ET
 

@@ -93,9 +93,11 @@ def svg_picture(body: str, *, width: float, height: float, caption: str, descrip
 
 
 def text_on(rgb) -> str:
-    """Black or white, whichever reads better on the colour (as ui.js's textOn)."""
-    r, g, b = (int(c) for c in rgb)
-    return "#000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#fff"
+    """Black or white text on the colour, whichever has the higher WCAG contrast ratio (as ui.js's textOn)."""
+    channels = np.asarray(rgb, float) / 255
+    linear = np.where(channels <= 0.03928, channels / 12.92, ((channels + 0.055) / 1.055) ** 2.4)
+    lum = float(linear @ [0.2126, 0.7152, 0.0722])
+    return "#000" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "#fff"
 
 
 def labelled_heatmap(weights, hidden, row_labels, col_labels, *, highlight_row=None, max_size=360, x0=8, y0=8):

@@ -1,12 +1,7 @@
 // TrainingExplorer front-end: a slider over training snapshots; the attention map at that step beside the loss curve.
-import { el, exact, fmt, rgb, stateJSON, weightColour } from "./ui.js";
-
-/** Black or white text on the colour [r, g, b], whichever has the higher WCAG contrast ratio. */
-export function textColourOn([r, g, b]) {
-  const linear = (c) => ((c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
-  const lum = 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
-  return (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) ? "#000" : "#fff";
-}
+import {
+  el, exact, explorerRoot, fmt, isolate, listen, rgb, scrollRegion, setter, stateJSON, textOn, uniqueId, weightColour,
+} from "./ui.js";
 
 const PLOT = { width: 300, height: 190, left: 44, right: 8, top: 10, bottom: 34 };
 
@@ -48,7 +43,7 @@ function lossPlot(losses) {
   }
   svg.append(el("svg:text", { x: (PLOT.left + PLOT.width) / 2, y: PLOT.height - 4, "text-anchor": "middle", "font-size": 11, fill: "currentColor" }, "training step"));
   svg.append(el("svg:text", { x: 10, y: PLOT.top + 60, "font-size": 11, fill: "currentColor", transform: `rotate(-90 10 ${PLOT.top + 60})` }, "loss"));
-  svg.append(el("svg:polyline", { points: g.points.map((p) => p.join(",")).join(" "), fill: "none", stroke: "#3b5b92", "stroke-width": 1.2 }));
+  svg.append(el("svg:polyline", { class: "lx-loss-curve", points: g.points.map((p) => p.join(",")).join(" ") }));
   const marker = el("svg:line", { class: "lx-step-marker", y1: PLOT.top, y2: bottom, stroke: "#d9480f", "stroke-width": 1.5, "stroke-dasharray": "4 2" });
   const dot = el("svg:circle", { r: 4, fill: "#d9480f" });
   svg.append(marker, dot);
@@ -71,11 +66,8 @@ function render({ model, el: host }) {
   const losses = model.get("losses");
   const headLabels = model.get("head_labels");
   const n = tokens.length;
-  const uid = `lx-training-${Math.random().toString(36).slice(2, 9)}`;
-  const set = (name, value) => {
-    model.set(name, value);
-    model.save_changes();
-  };
+  const uid = uniqueId("lx-training");
+  const set = setter(model);
 
   const slider = el("input", {
     type: "range",
@@ -85,13 +77,13 @@ function render({ model, el: host }) {
     max: steps.length - 1,
     step: 1,
     "aria-label": "Training snapshot",
-    oninput: () => set("snapshot_index", Number(slider.value)),
+    oninput: () => set({ snapshot_index: Number(slider.value) }),
   });
   const stepText = el("output", { class: "lx-num", for: `${uid}-snapshot` });
   const headSelect = el(
     "select",
-    { id: `${uid}-head`, class: "lx-select", onchange: (e) => set("head", Number(e.target.value)) },
-    headLabels.map((label, h) => el("option", { value: h }, label)),
+    { id: `${uid}-head`, class: "lx-select", onchange: (e) => set({ head: Number(e.target.value) }) },
+    headLabels.map((label, h) => el("option", { value: h }, isolate(label))),
   );
 
   // The attention map: a table whose cells print the weight (colour is never the only carrier).
@@ -100,32 +92,35 @@ function render({ model, el: host }) {
   tokens.forEach((token, i) => {
     const row = tokens.map((_, j) => el("td", { class: "lx-map-cell", "data-row": i, "data-col": j }));
     cells.push(row);
-    body.append(el("tr", { "data-row": i }, el("th", { scope: "row", class: "lx-key" }, token), row));
+    body.append(el("tr", { "data-row": i }, el("th", { scope: "row", class: "lx-key" }, el("bdi", {}, token)), row));
   });
   const caption = el("caption", {});
   const table = el(
     "table",
     { class: "lx-table lx-map" },
     caption,
-    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "query ↓ key →"), tokens.map((t) => el("th", { scope: "col" }, t)))),
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "query ↓ key →"), tokens.map((t) => el("th", { scope: "col" }, el("bdi", {}, t))))),
     body,
   );
   const plot = lossPlot(losses);
   const lossText = el("div", { class: "lx-help" });
 
-  const title = model.get("title");
-  const root = el(
-    "div",
-    { class: "lx-root lx-training", "data-explorer": "training" },
-    title ? el("div", { class: "lx-title" }, title) : null,
-    el("p", { class: "lx-help" }, "Slide through training: the attention of every query (rows) over every key (columns) at that step, and where that step sits on the loss curve."),
+  const root = explorerRoot(
+    "training",
+    model,
+    "Slide through training: the attention of every query (rows) over every key (columns) at that step, and where that step sits on the loss curve.",
     el(
       "div",
       { class: "lx-controls" },
       el("div", { class: "lx-control" }, el("label", { for: `${uid}-snapshot` }, "Snapshot"), slider, stepText),
       headLabels.length > 1 ? el("div", { class: "lx-control" }, el("label", { for: `${uid}-head` }, "Head"), headSelect) : null,
     ),
-    el("div", { class: "lx-main" }, el("div", { class: "lx-panel lx-scroll" }, table), el("figure", { class: "lx-panel lx-figure" }, plot.element, lossText)),
+    el(
+      "div",
+      { class: "lx-main" },
+      el("div", { class: "lx-panel" }, scrollRegion("Attention map", table)),
+      el("figure", { class: "lx-panel lx-figure" }, plot.element, lossText),
+    ),
   );
   host.append(root);
 
@@ -137,7 +132,7 @@ function render({ model, el: host }) {
     slider.value = String(s);
     headSelect.value = String(h);
     stepText.textContent = `step ${step} of ${losses.length}`;
-    caption.textContent = `${headLabels[h]} after ${step} training steps`;
+    caption.replaceChildren(el("bdi", {}, headLabels[h]), ` after ${step} training steps`);
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < n; j++) {
         const w = matrix[i][j];
@@ -145,9 +140,9 @@ function render({ model, el: host }) {
         const cell = cells[i][j];
         cell.textContent = w.toFixed(2);
         cell.dataset.value = exact(w);
-        cell.title = `${tokens[i]} → ${tokens[j]}: ${exact(w)}`;
+        cell.title = `${isolate(tokens[i])} → ${isolate(tokens[j])}: ${exact(w)}`;
         cell.style.background = rgb(colour);
-        cell.style.color = textColourOn(colour);
+        cell.style.color = textOn(colour);
       }
     }
     plot.mark(step);
@@ -156,13 +151,9 @@ function render({ model, el: host }) {
     root.dataset.state = stateJSON({ snapshot_index: s, step, head: h, weights: matrix, loss: shownLoss });
   }
 
-  model.on("change:snapshot_index", update);
-  model.on("change:head", update);
+  const stop = listen(model, ["snapshot_index", "head"], update);
   update();
-  return () => {
-    model.off("change:snapshot_index", update);
-    model.off("change:head", update);
-  };
+  return stop;
 }
 
 export default { render };

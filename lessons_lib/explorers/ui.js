@@ -281,9 +281,11 @@ export function paintMatrix(canvas, matrix, hidden = null, m = matrix[0]?.length
   return canvas;
 }
 
-/** Black or white, whichever reads better on the colour. */
+/** Black or white text on the colour [r, g, b], whichever has the higher WCAG contrast ratio. */
 export function textOn([r, g, b]) {
-  return 0.299 * r + 0.587 * g + 0.114 * b > 140 ? "#000" : "#fff";
+  const linear = (c) => ((c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+  const lum = 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  return (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) ? "#000" : "#fff";
 }
 
 /** Roving keyboard selection for a row of buttons: arrows, Home and End move and select. */

@@ -25,7 +25,7 @@ from browser_support import (
 )
 
 import lessons_lib as ll
-from lessons_lib.explorers import AttentionExplorer, HeadsExplorer, OnlineSoftmaxExplorer, SoftLookupExplorer
+from lessons_lib.explorers import AttentionExplorer, HeadsExplorer, OnlineSoftmaxExplorer, SoftLookupExplorer, TrainingExplorer
 from explorer_checks import CHECKS, check_attention, example, explorer_names
 
 
@@ -168,6 +168,7 @@ def hostile_label_explorers():
         SoftLookupExplorer([[1, 0], [0, 1]], [1.0, 2.0], [f"{RLO}cat", "dog"], axis_labels=(f"{RLO}x", "y")),
         HeadsExplorer(tokens, ll.softmax(rng.normal(size=(2, 2, 4, 4))), head_labels=labels, layer_labels=[f"{RLO}L0", "L1"]),
         OnlineSoftmaxExplorer(rng.normal(size=2), rng.normal(size=(4, 2)), rng.normal(size=(4, 1)), 2, key_labels=[f"{RLO}a", "b", "c", "d"]),
+        TrainingExplorer(tokens, ll.softmax(rng.normal(size=(3, 2, 4, 4))), [0, 1, 2], [3.0, 2.0, 1.0], head_labels=labels),
     ]
 
 
