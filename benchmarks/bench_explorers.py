@@ -26,7 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))  # reuse the browser tests' offline server and CDN routing
 
 import lessons_lib as ll  # noqa: E402
-from lessons_lib.explorers import AttentionExplorer, HeadsExplorer, OnlineSoftmaxExplorer, SoftLookupExplorer  # noqa: E402
+from lessons_lib.explorers import (  # noqa: E402
+    AttentionExplorer,
+    HeadsExplorer,
+    OnlineSoftmaxExplorer,
+    SoftLookupExplorer,
+    TrainingExplorer,
+)
 from readme_block import update_readme  # noqa: E402
 
 REPEATS = 40
@@ -65,6 +71,10 @@ LAYER = (
     "s.dispatchEvent(new Event('change', {bubbles: true}));"
 )
 KEY = "root.querySelector('svg.lx-plot').dispatchEvent(new KeyboardEvent('keydown', {key: k % 2 ? 'ArrowLeft' : 'ArrowUp', bubbles: true}));"
+SNAPSHOT = (
+    "const s = root.querySelector('input.lx-slider'); s.value = String((k * 7) % (Number(s.max) + 1));"
+    "s.dispatchEvent(new Event('input', {bubbles: true}));"
+)
 STEP = "const b = root.querySelectorAll('button.lx-button'); (k % 4 === 3 ? b[0] : b[2]).click();"
 
 
@@ -90,6 +100,9 @@ def explorers():
          [("arrow key", KEY)]),
         ("OnlineSoftmaxExplorer, 64 keys / 8", OnlineSoftmaxExplorer(rng.normal(size=8), rng.normal(size=(64, 8)), rng.normal(size=(64, 4)), 8),
          [("next block", STEP)]),
+        ("TrainingExplorer, 12 tokens × 31 snapshots", TrainingExplorer(tokens32[:12], ll.softmax(rng.normal(size=(31, 2, 12, 12)) * 2),
+                                                                         list(range(0, 310, 10)), np.geomspace(3, 0.01, 300)),
+         [("move the snapshot slider", SNAPSHOT)]),
     ]
 
 
