@@ -37,7 +37,9 @@ js-deps: js/node_modules/.installed
 browser:
 	@bash tools/ensure_chromium.sh
 
-book: install
+# The book serves require.js, the widget manager, anywidget and MathJax from its own _static/, copied at
+# build time from the pinned npm packages (js/package-lock.json; _ext/self_contained.py): hence js-deps.
+book: install js-deps
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 # nbval executes every notebook in the environment Binder builds (.binder-env, from Binder's files alone).

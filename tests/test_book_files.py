@@ -119,3 +119,36 @@ def test_nbval_kernel_is_the_binder_environment(request):
     assert spec_path.exists(), f"nbval kernel {kernel!r} is not the Binder environment's kernel"
     argv0 = json.loads(spec_path.read_text())["argv"][0]
     assert Path(argv0).resolve() == (ROOT / ".binder-env" / "bin" / "python").resolve()
+
+
+HTML_DIR = Path(os.environ.get("BOOK_HTML") or ROOT / "_build" / "html")
+REMOTE_ASSET = re.compile(r'<(?:script|link|img|iframe|source)\b[^>]*\b(?:src|href)="(?:https?:)?//[^"]+"', re.I)
+
+
+def built_pages() -> list[Path]:
+    if not (HTML_DIR / "index.html").is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"the built book is missing ({HTML_DIR}); `make test` builds it first")
+        pytest.skip(f"the built book is missing ({HTML_DIR}); run `make book` first")
+    return sorted(HTML_DIR.rglob("*.html"))
+
+
+def test_built_pages_load_nothing_from_another_origin():
+    """Scripts, styles and images come from the book's own files (links to other sites are fine)."""
+    remote = {}
+    for page in built_pages():
+        found = [m.group(0) for m in REMOTE_ASSET.finditer(page.read_text(encoding="utf-8"))
+                 if 'rel="stylesheet"' in m.group(0) or not m.group(0).lower().startswith("<link")]
+        if found:
+            remote[str(page.relative_to(HTML_DIR))] = found[:3]
+    assert not remote, f"pages that load files from another origin: {remote}"
+
+
+def test_served_scripts_are_the_pinned_npm_packages():
+    """_static/vendor-js holds the exact versions js/package.json pins (no unpinned mathjax@3 or CDN ranges)."""
+    built_pages()
+    pins = json.loads((ROOT / "js" / "package.json").read_text())["devDependencies"]
+    served = json.loads((HTML_DIR / "_static" / "vendor-js" / "VERSIONS.json").read_text())
+    assert served and all(served[name] == pins[name] for name in served), (served, pins)
+    for name in ("require.js", "html-manager/embed-amd.js", "anywidget/index.js", "mathjax/tex-mml-chtml.js"):
+        assert (HTML_DIR / "_static" / "vendor-js" / name).is_file(), name

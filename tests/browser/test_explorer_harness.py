@@ -39,11 +39,11 @@ def long_explorers():
 
 
 @pytest.fixture(scope="module")
-def harness(browser, npm_url, tmp_path_factory):
+def harness(browser, tmp_path_factory):
     """The static page of long inputs, loaded once: (probe, explorers on it)."""
     views = long_explorers()
     path = tmp_path_factory.mktemp("harness") / "long.html"
-    context = new_context(browser, npm_url)
+    context = new_context(browser)
     probe = new_probe(context, static_widget_page(views, path, "explorers: long inputs"))
     wait_for_explorers(probe.page, len(views))
     yield probe, page_explorers(path.read_text(encoding="utf-8"))
