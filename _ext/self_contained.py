@@ -36,7 +36,7 @@ COPIES = [
     ("mathjax/es5/sre", "mathjax/sre"),
 ]
 PACKAGES = ["requirejs", "@jupyter-widgets/html-manager", "anywidget", "mathjax"]
-HERE_STATIC = Path(__file__).resolve().parent / "static"
+STATIC = Path(__file__).resolve().parent / "static"  # the course's own files for _static/ (vendor-js/vendor-paths.js, CSS)
 
 
 def package_versions() -> dict[str, str]:
@@ -64,6 +64,7 @@ def configure(app: Sphinx, config) -> None:
         f"{VENDOR}/html-manager/embed-amd.js": {"data-jupyter-widgets-cdn": "./"},
     }
     config.mathjax_path = f"{VENDOR}/mathjax/tex-mml-chtml.js"
+    config.html_static_path = [*config.html_static_path, str(STATIC)]
 
 
 def copy_vendor_files(app: Sphinx, exception) -> None:
@@ -77,7 +78,6 @@ def copy_vendor_files(app: Sphinx, exception) -> None:
             shutil.copytree(source_path, destination_path, dirs_exist_ok=True)
         else:
             shutil.copy2(source_path, destination_path)
-    shutil.copy2(HERE_STATIC / "vendor-paths.js", target / "vendor-paths.js")
     (target / "VERSIONS.json").write_text(json.dumps(package_versions(), indent=1) + "\n")
 
 

@@ -83,6 +83,43 @@ def page_explorers(html: str) -> list[dict]:
     return out
 
 
+def explorer_notebook(path: Path, explorer, data: dict | None = None, title: str = "Explorer") -> None:
+    """Write a notebook that shows ``explorer``, stored as `make execute` stores it (its widget view, with
+    ``data``'s other mime types beside it, and the widget state), without running a kernel."""
+    import nbformat
+    from ipywidgets.embed import embed_data
+
+    embedded = embed_data(views=[explorer], drop_defaults=False)
+    bundle = {"text/plain": type(explorer).__name__, **(data or {}),
+              "application/vnd.jupyter.widget-view+json": embedded["view_specs"][0]}
+    cell = nbformat.v4.new_code_cell("explorer", execution_count=1,
+                                     outputs=[nbformat.v4.new_output("display_data", data=bundle)])
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {title}"), cell])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": embedded["manager_state"]}
+    nbformat.write(notebook, path)
+
+
+def build_small_book(source: Path, root: str) -> Path:
+    """Build the notebook ``source/<root>.ipynb`` as a one-page book with the course's own Sphinx extensions
+    (those _config.yml lists); return the built page."""
+    import subprocess
+    import sys
+
+    config = (ROOT / "_config.yml").read_text()
+    local = re.search(r"  local_extensions:\n((?:    \S+: \S+\n)+)", config).group(1)
+    (source / "_config.yml").write_text(
+        f'title: "{root}"\nexecute:\n  execute_notebooks: "off"\nsphinx:\n  local_extensions:\n'
+        + local.replace("_ext/", f"{ROOT / '_ext'}/")
+    )
+    (source / "_toc.yml").write_text(f"format: jb-book\nroot: {root}\n")
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run([str(jupyter_book), "build", str(source), "-W", "-n", "--keep-going"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return source / "_build" / "html" / f"{root}.html"
+
+
 def static_widget_page(views, path: Path, title: str) -> str:
     """Write ``views`` as a static widget page, as the book embeds widgets (no kernel, the pinned npm
     copies of require.js, the html-manager and anywidget from js/node_modules); return its file:// URL."""
@@ -138,6 +175,8 @@ class PageProbe:
         """Everything that went wrong, minus the known theme-stack noise listed above."""
         errors = [e for e in self.errors if not any(known in e for known in KNOWN_THEME_ERRORS)]
         failed = [f for f in self.failed if not any(p.search(f.split(" (")[0]) for p in KNOWN_MISSING)]
+        if not getattr(self.page.context, "javascript_enabled", True):
+            failed = [f for f in failed if not f.endswith("(csp)")]  # scripts are refused when JavaScript is off
         remote = self.other_origin_requests()
         failed = [f for f in failed if f.split(" (")[0] not in remote]
         return errors + [f"request failed: {f}" for f in failed] + [f"request to another origin: {url}" for url in remote]
@@ -165,6 +204,7 @@ def new_context(browser, width: int = 1280, height: int = 900, *, theme: str = "
     context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=theme,
                                   java_script_enabled=javascript)
     context.set_default_timeout(10_000)
+    context.javascript_enabled = javascript  # read by PageProbe.problems
     context.add_init_script(_THEME_SCRIPT.format(theme))
     allowed = re.escape(origin.rstrip("/")) + "/" if origin else "file:"
     context.route(re.compile(rf"^(?!{allowed}|data:|blob:).*"), lambda route: route.abort("blockedbyclient"))

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from browser_support import ROOT, new_context, new_probe, wait_for_explorers
+from browser_support import build_small_book, explorer_notebook, new_context, new_probe, wait_for_explorers
 
 HOSTILE_LABELS = [
     '</SCRIPT><img src=x onerror="window.__injected = 1">',
@@ -28,40 +26,16 @@ STATE_OPEN = '<script type="application/vnd.jupyter.widget-state+json">'
 SCRIPT_END = re.compile(r"</script[\t\n\f\r />]", re.I)
 
 
-def hostile_notebook(path: Path) -> None:
-    """A notebook with one stored explorer output (and its widget state), as `make execute` stores them."""
-    import nbformat
-    from ipywidgets.embed import embed_data
-
+@pytest.fixture(scope="module")
+def hostile_page(tmp_path_factory) -> Path:
+    pytest.importorskip("anywidget")
     from lessons_lib.explorers import AttentionExplorer
 
     rng = np.random.default_rng(0)
     explorer = AttentionExplorer(HOSTILE_LABELS, rng.normal(size=(4, 3)), rng.normal(size=(4, 3)), rng.normal(size=(4, 2)))
-    data = embed_data(views=[explorer], drop_defaults=False)
-    cell = nbformat.v4.new_code_cell("explorer", execution_count=1, outputs=[nbformat.v4.new_output(
-        "display_data", data={"text/plain": "AttentionExplorer", "application/vnd.jupyter.widget-view+json": data["view_specs"][0]})])
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Hostile labels"), cell])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": data["manager_state"]}
-    nbformat.write(notebook, path)
-
-
-@pytest.fixture(scope="module")
-def hostile_page(tmp_path_factory) -> Path:
-    pytest.importorskip("anywidget")
     source = tmp_path_factory.mktemp("hostile_book")
-    hostile_notebook(source / "hostile.ipynb")
-    config = (ROOT / "_config.yml").read_text()
-    local = re.search(r"  local_extensions:\n((?:    \S+: \S+\n)+)", config).group(1)
-    (source / "_config.yml").write_text(
-        'title: "hostile labels"\nexecute:\n  execute_notebooks: "off"\nsphinx:\n  local_extensions:\n'
-        + local.replace("_ext/", f"{ROOT / '_ext'}/")
-    )
-    (source / "_toc.yml").write_text("format: jb-book\nroot: hostile\n")
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    result = subprocess.run([str(jupyter_book), "build", str(source), "-W", "-n", "--keep-going"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return source / "_build" / "html" / "hostile.html"
+    explorer_notebook(source / "hostile.ipynb", explorer, title="Hostile labels")
+    return build_small_book(source, "hostile")
 
 
 def test_widget_state_parses_as_json_up_to_the_real_end_tag(hostile_page):
