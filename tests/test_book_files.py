@@ -152,3 +152,15 @@ def test_served_scripts_are_the_pinned_npm_packages():
     assert served and all(served[name] == pins[name] for name in served), (served, pins)
     for name in ("require.js", "html-manager/embed-amd.js", "anywidget/index.js", "mathjax/tex-mml-chtml.js"):
         assert (HTML_DIR / "_static" / "vendor-js" / name).is_file(), name
+
+
+def test_every_page_links_the_pdf_edition_from_its_download_menu():
+    """`make pdf` writes the PDF beside the HTML; every chapter's download menu links it."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "_ext"))
+    from print_edition import BOOK_PDF
+
+    pages = [p for p in built_pages() if p.parent.name == "book"]
+    unlinked = [p.name for p in pages if f'href="../{BOOK_PDF}"' not in p.read_text(encoding="utf-8")]
+    assert pages and not unlinked, f"pages whose download menu does not link {BOOK_PDF}: {unlinked}"

@@ -202,3 +202,19 @@ def test_book_under_a_sub_path_of_a_web_server_loads_nothing_from_another_origin
         context.close()
         server.shutdown()
         server.server_close()
+
+
+def test_print_shows_solutions_unfolded(browser, book_url):
+    """Solutions are folded on screen; printed (and in the PDF edition) they are shown."""
+    page = next((p for p in PAGES if 'class="solution dropdown' in built(p)), None)
+    assert page is not None, "no chapter has a folded solution (the chapter standard asks for them)"
+    context = new_context(browser)
+    try:
+        probe = new_probe(context, book_url + page)
+        first_code = probe.page.locator(".solution.dropdown .highlight pre").first
+        probe.page.wait_for_function("() => document.querySelector('.solution.dropdown.toggle-hidden')")
+        assert not first_code.is_visible(), "on screen, solutions start folded"
+        probe.page.emulate_media(media="print")
+        assert first_code.is_visible(), "in print, solutions must be shown"
+    finally:
+        context.close()
