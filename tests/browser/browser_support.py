@@ -87,9 +87,10 @@ def explorer_notebook(path: Path, explorer, data: dict | None = None, title: str
     """Write a notebook that shows ``explorer``, stored as `make execute` stores it (its widget view, with
     ``data``'s other mime types beside it, and the widget state), without running a kernel."""
     import nbformat
-    from ipywidgets.embed import embed_data
+    from ipywidgets.embed import dependency_state, embed_data
 
-    embedded = embed_data(views=[explorer], drop_defaults=False)
+    # Only this explorer's state (by default embed_data takes every widget alive in the process).
+    embedded = embed_data(views=[explorer], drop_defaults=False, state=dependency_state([explorer], drop_defaults=False))
     bundle = {"text/plain": type(explorer).__name__, **(data or {}),
               "application/vnd.jupyter.widget-view+json": embedded["view_specs"][0]}
     cell = nbformat.v4.new_code_cell("explorer", execution_count=1,
