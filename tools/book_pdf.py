@@ -26,22 +26,21 @@ from print_edition import BOOK_PDF  # noqa: E402  (the name the book's download 
 DEFAULT_PDF = ROOT / "_build" / "html" / BOOK_PDF
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
-# A contents list from the chapters' titles (in the single page, each chapter's title is an h2 whose
-# section holds the chapter), inserted after the book's own title; chapter titles start a new page.
+# A contents list from the chapters' titles (in the single page, each page of the table of contents is a
+# section of the toctree wrapper, titled by an h2), inserted after the book's own title; each starts a new page.
 CONTENTS_JS = """() => {
   const article = document.querySelector('article') || document.body;
-  const chapters = [...article.querySelectorAll('section > h2')].filter(h => /^\\s*\\d+\\.|^\\s*[A-Z]/.test(h.textContent)
-      && h.parentElement.querySelector('section'));
+  const chapters = [...article.querySelectorAll('.toctree-wrapper > section > h2')];
   const nav = document.createElement('nav');
   nav.className = 'lx-print-contents';
-  nav.innerHTML = '<h2>Contents</h2><ol></ol>';
+  nav.innerHTML = '<h2>Contents</h2><ul style="list-style: none"></ul>';  // titles carry their own numbers
   for (const h of chapters) {
     const li = document.createElement('li');
     const a = document.createElement('a');
     a.href = '#' + h.parentElement.id;
     a.textContent = h.textContent.replace(/#$/, '').trim();
     li.appendChild(a);
-    nav.querySelector('ol').appendChild(li);
+    nav.querySelector('ul').appendChild(li);
     h.parentElement.style.breakBefore = 'page';
   }
   const title = article.querySelector('h1');
