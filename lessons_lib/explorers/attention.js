@@ -71,19 +71,16 @@ function render({ model, el: host }) {
     "clear custom mask",
   );
 
-  const controls = el(
-    "div",
-    { class: "lx-controls" },
-    el("div", { class: "lx-control" }, el("label", { for: `${uid}-scale` }, "Scale"), slider, scaleText, resetScale),
-    el(
-      "fieldset",
-      { class: "lx-control lx-fieldset" },
-      el("legend", {}, "Mask"),
-      modeInputs.map((m) => m.label),
-      el("label", { class: "lx-radio" }, "real tokens ", padding),
-      clearMask,
-    ),
+  const scaleControl = el("div", { class: "lx-control", "data-control": "scale" }, el("label", { for: `${uid}-scale` }, "Scale"), slider, scaleText, resetScale);
+  const maskControl = el(
+    "fieldset",
+    { class: "lx-control lx-fieldset", "data-control": "mask" },
+    el("legend", {}, "Mask"),
+    modeInputs.map((m) => m.label),
+    el("label", { class: "lx-radio" }, "real tokens ", padding),
+    clearMask,
   );
+  const controls = el("div", { class: "lx-controls" }, scaleControl, maskControl);
 
   // --- the per-query step table --------------------------------------------------------------
   const caption = el("caption", {});
@@ -153,8 +150,9 @@ function render({ model, el: host }) {
       if (hidden[i][j]) return `query ${tokens[i]} → key ${tokens[j]}: masked (weight 0)`;
       return `query ${tokens[i]} → key ${tokens[j]}: weight ${exact(w[j])}`;
     },
-    onActivate: (i, j) => toggleCell(i, j),
+    onActivate: (i, j) => (hasControl("mask") ? toggleCell(i, j) : set({ query_index: i })),
   });
+  const hasControl = (name) => model.get("controls").includes(name);
 
   function toggleCell(i, j) {
     // Start from what the current mode hides, so "causal, then hide one more cell" works.
@@ -166,6 +164,21 @@ function render({ model, el: host }) {
     cells.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
     set({ masked_cells: cells, mask_mode: "custom" });
   }
+
+  const heatmapCaption = el("figcaption", { class: "lx-help" });
+
+  function showControls() {
+    const mask = hasControl("mask");
+    scaleControl.hidden = !hasControl("scale");
+    maskControl.hidden = !mask;
+    controls.hidden = scaleControl.hidden && maskControl.hidden;
+    heatmapCaption.textContent = `All weights: one row per query, one column per key. ${mask ? "Click a cell to mask it." : "Click a row to make it the query."}`;
+    heatmap.canvas.setAttribute(
+      "aria-label",
+      `Attention weights of every query (rows) over every key (columns). Arrow keys move; Enter ${mask ? "masks or unmasks a cell" : "makes the row's token the query"}.`,
+    );
+  }
+  showControls();
 
   const title = model.get("title");
   const root = el(
@@ -184,7 +197,7 @@ function render({ model, el: host }) {
         { class: "lx-panel lx-figure" },
         heatmap.element,
         weightLegend(),
-        el("figcaption", { class: "lx-help" }, "All weights: one row per query, one column per key. Click a cell to mask it."),
+        heatmapCaption,
       ),
     ),
   );
@@ -254,9 +267,11 @@ function render({ model, el: host }) {
 
   const events = ["query_index", "scale", "mask_mode", "padding_length", "masked_cells"].map((name) => `change:${name}`);
   for (const event of events) model.on(event, update);
+  model.on("change:controls", showControls);
   update();
   return () => {
     for (const event of events) model.off(event, update);
+    model.off("change:controls", showControls);
   };
 }
 

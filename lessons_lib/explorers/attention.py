@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import traitlets
 
-from ..attention import causal_mask, padding_mask, scaled_dot_product_attention
-from ._base import ExplorerBase, ExplorerValueError, as_index, as_labels, as_lists, as_matrix, as_scale, bundle_esm
+from .._checks import is_integer
+from ..attention import scaled_dot_product_attention
+from ..masks import MASK_MODES, explorer_mask
+from ._base import ExplorerBase, ExplorerValueError, as_index, as_labels, as_lists, as_matrix, as_scale, bundle_esm, synced
 
-__all__ = ["AttentionExplorer", "MASK_MODES"]
+__all__ = ["AttentionExplorer", "MASK_MODES", "CONTROLS"]
 
-MASK_MODES = ("none", "causal", "padding", "custom")
-"""``none``: every key visible; ``causal``: key j visible to query i when j <= i; ``padding``: only the
-first ``padding_length`` keys visible; ``custom``: every key visible except the ``masked_cells``."""
+CONTROLS = ("scale", "mask")
+"""The control groups an :class:`AttentionExplorer` can show: the scale slider and the mask settings."""
 
 
 class AttentionExplorer(ExplorerBase):
@@ -26,6 +26,9 @@ class AttentionExplorer(ExplorerBase):
     (one of :data:`MASK_MODES`), ``padding_length`` (None = n) and ``masked_cells`` (a list of
     ``[query, key]`` pairs hidden in ``custom`` mode). Clicking a heatmap cell in the page switches to
     ``custom`` mode, starting from the cells the current mode hides, and toggles that cell.
+    ``controls`` (synced) chooses which control groups the page shows, from :data:`CONTROLS`:
+    ``("scale", "mask")`` by default, ``("scale",)`` for the slider alone, ``()`` for neither (the
+    token picker stays). Without the mask controls, clicking a heatmap row makes it the query instead.
     The front-end does the maths in JavaScript (``math.js: attentionRow``); :meth:`attention`
     computes the same weights with numpy.
     """
@@ -42,10 +45,11 @@ class AttentionExplorer(ExplorerBase):
     mask_mode = traitlets.Unicode("none").tag(sync=True)
     padding_length = traitlets.Int(None, allow_none=True).tag(sync=True)
     masked_cells = traitlets.List().tag(sync=True)
+    controls = synced(list(CONTROLS))
     title = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, tokens, q, k, v, scale=None, query_index=0, mask_mode=None, padding_length=None,
-                 masked_cells=(), *, title="", **kwargs):
+                 masked_cells=(), *, controls=CONTROLS, title="", **kwargs):
         tokens = as_labels("tokens", tokens)
         n = len(tokens)
         q = as_matrix("q", q, rows=n, rows_from="token")
@@ -68,6 +72,7 @@ class AttentionExplorer(ExplorerBase):
             mask_mode=_as_mode(mask_mode),
             padding_length=_as_padding(padding_length, n),
             masked_cells=masked_cells,
+            controls=_as_controls(controls),
             title=str(title),
             **kwargs,
         )
@@ -110,20 +115,15 @@ class AttentionExplorer(ExplorerBase):
     def _check_masked_cells(self, proposal):
         return _as_cells(proposal["value"], len(self.tokens))
 
+    @traitlets.validate("controls")
+    def _check_controls(self, proposal):
+        return _as_controls(proposal["value"])
+
     # -- the same maths in numpy ------------------------------------------------------------------
 
     def mask(self) -> np.ndarray:
         """The current boolean (n, n) mask, True = may attend."""
-        n = len(self.tokens)
-        if self.mask_mode == "causal":
-            return causal_mask(n)
-        if self.mask_mode == "padding":
-            return np.broadcast_to(padding_mask([self.padding_length or n], n)[0], (n, n)).copy()
-        allowed = np.ones((n, n), dtype=bool)
-        if self.mask_mode == "custom":
-            for i, j in self.masked_cells:
-                allowed[i, j] = False
-        return allowed
+        return explorer_mask(self.mask_mode, len(self.tokens), self.padding_length, self.masked_cells)
 
     def attention(self):
         """``(output, weights)`` for every query under the current scale and mask (``scaled_dot_product_attention``)."""
@@ -138,10 +138,24 @@ def _as_mode(mode) -> str:
     return str(mode)
 
 
+def _as_controls(controls) -> list[str]:
+    """A list of distinct control names from CONTROLS, in CONTROLS' order."""
+    if isinstance(controls, (str, bytes)) or not isinstance(controls, (list, tuple)):
+        raise ExplorerValueError(
+            f"controls must be a tuple of names from {CONTROLS} (e.g. ('scale',) or ()), got {controls!r}"
+        )
+    for name in controls:
+        if name not in CONTROLS:
+            raise ExplorerValueError(f"controls may contain only {', '.join(CONTROLS)}; got {name!r}")
+    if len(set(controls)) != len(controls):
+        raise ExplorerValueError(f"controls must not repeat a name, got {list(controls)}")
+    return [name for name in CONTROLS if name in controls]
+
+
 def _as_padding(length, n: int):
     if length is None:
         return None
-    if isinstance(length, (bool, np.bool_)) or not isinstance(length, (numbers.Integral, np.integer)):
+    if not is_integer(length):
         raise ExplorerValueError(f"padding_length must be an integer or None, got {type(length).__name__}")
     if not 1 <= int(length) <= n:
         raise ExplorerValueError(f"padding_length must be between 1 and the number of tokens ({n}), got {length}")

@@ -24,7 +24,7 @@ from browser_support import (
 
 import lessons_lib as ll
 from lessons_lib.explorers import AttentionExplorer, HeadsExplorer
-
+from explorer_checks import check_attention
 
 
 def long_explorers():
@@ -35,6 +35,9 @@ def long_explorers():
         AttentionExplorer(tokens64, rng.normal(size=(64, 16)), rng.normal(size=(64, 16)), rng.normal(size=(64, 8))),
         HeadsExplorer(tokens64, ll.softmax(rng.normal(size=(12, 64, 64)) * 3)),
         HeadsExplorer(tokens16, ll.softmax(rng.normal(size=(6, 12, 16, 16)) * 3)),
+        # The controls option: the slider alone, and no controls at all (chapter 2 shows only the tokens).
+        AttentionExplorer(tokens16[:5], *rng.normal(size=(3, 5, 4)), controls=("scale",)),
+        AttentionExplorer(tokens16[:5], *rng.normal(size=(3, 5, 4)), mask_mode="causal", controls=()),
     ]
 
 
@@ -56,9 +59,9 @@ def test_long_inputs_stay_usable(harness):
     probe.page.bring_to_front()
     page = probe.page
     roots = page.locator(".lx-root[data-explorer]")
-    assert roots.count() == 3
+    assert roots.count() == len(explorers)
     viewport = page.viewport_size["width"]
-    for i, explorer in enumerate(explorers):
+    for i, explorer in enumerate(explorers[:3]):
         root = roots.nth(i)
         box = root.bounding_box()
         assert box["width"] <= viewport, f"{explorer['kind']} is wider than the window"
@@ -79,3 +82,12 @@ def test_long_inputs_stay_usable(harness):
     assert probe.problems() == []
     violations = axe_violations(page)
     assert not violations, json.dumps(violations, indent=1, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("index, controls", [(3, ["scale"]), (4, [])])
+def test_attention_controls_option_hides_the_others(harness, index, controls):
+    probe, explorers = harness
+    probe.page.bring_to_front()
+    assert explorers[index]["state"]["controls"] == controls
+    check_attention(probe.page, probe.page.locator(".lx-root[data-explorer]").nth(index), explorers[index]["state"])
+    assert probe.problems() == []
