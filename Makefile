@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 REFERENCE ?= $(if $(CI),1,0)
 PYTEST_WORKERS ?= 2
 
-.PHONY: book test install js-deps browser binder-env execute lab student bench clean
+.PHONY: book pdf test install js-deps browser poppler binder-env execute lab student bench clean
 
 $(BIN)/activate:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
@@ -38,8 +38,20 @@ js-deps: js/node_modules/.installed
 browser:
 	@bash tools/ensure_chromium.sh
 
-book: install
+poppler:
+	@bash tools/ensure_poppler.sh
+
+# The book serves require.js, the widget manager, anywidget and MathJax from its own _static/, copied at
+# build time from the pinned npm packages (js/package-lock.json; _ext/self_contained.py): hence js-deps.
+book: install js-deps
 	$(BIN)/jupyter-book build . -W -n --keep-going
+
+# One PDF of the whole book, beside the HTML (_build/html/self-attention-executable.pdf, linked from every
+# page's download menu): Chromium prints the single-page build once MathJax has typeset it. The single page
+# is built apart (_build/print/), so that its Sphinx environment never makes the HTML build look up to date.
+pdf: install js-deps browser
+	$(BIN)/jupyter-book build . --builder singlehtml --path-output _build/print -W -n --keep-going
+	$(BIN)/python tools/book_pdf.py _build/print/_build/singlehtml/book/intro.html
 
 # nbval executes every notebook in the environment Binder builds (.binder-env, from Binder's files alone).
 NBVAL := --nbval --nbval-kernel-name course-binder --nbval-sanitize-with tests/nbval_sanitize.cfg
@@ -47,8 +59,9 @@ NBVAL := --nbval --nbval-kernel-name course-binder --nbval-sanitize-with tests/n
 binder-env: install
 	$(BIN)/python tools/binder_env.py
 
-test: install js-deps browser binder-env
+test: install js-deps browser poppler binder-env
 	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(MAKE) --no-print-directory pdf
 	LESSONS_LIB_SOLUTIONS=1 JUPYTER_PATH=$(CURDIR)/.binder-env/share/jupyter $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests book $(NBVAL)
 
 # Re-execute every chapter in place (stores outputs and widget state); run after editing a notebook.

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "browser"))  # reuse the browser tests' offline server and CDN routing
+sys.path.insert(0, str(ROOT / "tests" / "browser"))  # reuse the browser tests' offline page helpers
 
 import lessons_lib as ll  # noqa: E402
 from lessons_lib.explorers import (  # noqa: E402
@@ -107,16 +107,15 @@ def explorers():
 
 
 def measure(only: str = ""):
-    from browser_support import CHROMIUM, CHROMIUM_ARGS, new_context, serve_npm, static_widget_page, wait_for_explorers
+    from browser_support import CHROMIUM, CHROMIUM_ARGS, new_context, static_widget_page, wait_for_explorers
     from playwright.sync_api import sync_playwright
 
     cases = [case for case in explorers() if only in case[0]]
     with tempfile.TemporaryDirectory() as tmp:
         page_url = static_widget_page([w for _, w, _ in cases], Path(tmp) / "bench.html", "bench")
-        npm_url, server = serve_npm()
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            context = new_context(browser, npm_url)
+            context = new_context(browser)
             page = context.new_page()
             page.goto(page_url)
             wait_for_explorers(page, len(cases))
@@ -128,7 +127,6 @@ def measure(only: str = ""):
                     result = page.evaluate(TIMER, [".lx-root[data-explorer]", index, action, REPEATS])
                     rows.append((name, action_name, result["update"], result["frame"]))
             browser.close()
-        server.shutdown()
 
     lines = [
         f"Headless Chromium {version}, software rendering, on the development machine (2 cores); {REPEATS} repeats of "

@@ -121,3 +121,92 @@ def test_nbval_kernel_is_the_binder_environment(request):
     assert spec_path.exists(), f"nbval kernel {kernel!r} is not the Binder environment's kernel"
     argv0 = json.loads(spec_path.read_text())["argv"][0]
     assert Path(argv0).resolve() == (ROOT / ".binder-env" / "bin" / "python").resolve()
+
+
+HTML_DIR = Path(os.environ.get("BOOK_HTML") or ROOT / "_build" / "html")
+REMOTE_ASSET = re.compile(r'<(?:script|link|img|iframe|source)\b[^>]*\b(?:src|href)="(?:https?:)?//[^"]+"', re.I)
+
+
+def built_pages() -> list[Path]:
+    if not (HTML_DIR / "index.html").is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"the built book is missing ({HTML_DIR}); `make test` builds it first")
+        pytest.skip(f"the built book is missing ({HTML_DIR}); run `make book` first")
+    return sorted(HTML_DIR.rglob("*.html"))
+
+
+def test_built_pages_load_nothing_from_another_origin():
+    """Scripts, styles and images come from the book's own files (links to other sites are fine)."""
+    remote = {}
+    for page in built_pages():
+        found = [m.group(0) for m in REMOTE_ASSET.finditer(page.read_text(encoding="utf-8"))
+                 if 'rel="stylesheet"' in m.group(0) or not m.group(0).lower().startswith("<link")]
+        if found:
+            remote[str(page.relative_to(HTML_DIR))] = found[:3]
+    assert not remote, f"pages that load files from another origin: {remote}"
+
+
+def test_served_scripts_are_the_pinned_npm_packages():
+    """_static/vendor-js holds the exact versions js/package.json pins (no unpinned mathjax@3 or CDN ranges)."""
+    built_pages()
+    pins = json.loads((ROOT / "js" / "package.json").read_text())["devDependencies"]
+    served = json.loads((HTML_DIR / "_static" / "vendor-js" / "VERSIONS.json").read_text())
+    assert served and all(served[name] == pins[name] for name in served), (served, pins)
+    for name in ("require.js", "html-manager/embed-amd.js", "anywidget/index.js", "mathjax/tex-mml-chtml.js"):
+        assert (HTML_DIR / "_static" / "vendor-js" / name).is_file(), name
+
+
+def test_every_page_links_the_pdf_edition_from_its_download_menu():
+    """`make pdf` writes the PDF beside the HTML; every chapter's download menu links it."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "_ext"))
+    from print_edition import BOOK_PDF
+
+    pages = [p for p in built_pages() if p.parent.name == "book"]
+    unlinked = [p.name for p in pages if f'href="../{BOOK_PDF}"' not in p.read_text(encoding="utf-8")]
+    assert pages and not unlinked, f"pages whose download menu does not link {BOOK_PDF}: {unlinked}"
+
+
+def _book_markdown() -> dict[str, str]:
+    """The prose of every page: markdown cells of the chapters, and the .md pages."""
+    texts = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "book").glob("*.md")}
+    for path in NOTEBOOKS:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        texts[path.name] = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return texts
+
+
+def test_every_reference_is_cited_and_none_is_typed_by_hand():
+    bib = set(re.findall(r"^@\w+\{([^,\s]+),", (ROOT / "book" / "references.bib").read_text(encoding="utf-8"), re.M))
+    cited, by_hand = set(), []
+    for name, text in _book_markdown().items():
+        for keys in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", text):
+            cited.update(k.strip() for k in keys.split(","))
+        prose = re.sub(r"\{cite(?::\w+)?\}`[^`]+`", "", text)
+        by_hand += [f"{name}: {m.group(0)}" for m in re.finditer(r"[A-Z][a-z]+ (?:et al\.|& [A-Z][a-z]+,)[^\n]{0,40}", prose)]
+    assert bib, "book/references.bib has no entries"
+    assert not bib - cited, f"references never cited with {{cite}}: {sorted(bib - cited)}"
+    assert not cited - bib, f"cited keys missing from references.bib: {sorted(cited - bib)}"
+    assert not by_hand, f"citations typed by hand (use {{cite}}`key`): {by_hand}"
+
+
+def test_glossary_terms_are_linked_from_the_chapters():
+    glossary = (ROOT / "book" / "glossary.md").read_text(encoding="utf-8")
+    terms = set(re.findall(r"^(\S[^\n]*)\n  \S", glossary.split("```{glossary}")[1], re.M))
+    linked = set()
+    for text in _book_markdown().values():
+        linked.update(m.split(" <")[-1].rstrip(">").lower() for m in re.findall(r"\{term\}`([^`]+)`", text))
+    assert len(terms) >= 20 and linked <= {t.lower() for t in terms}
+    assert len(linked) >= 15, f"only {len(linked)} glossary terms are linked from the pages: {sorted(linked)}"
+
+
+def test_intro_links_the_repository_from_the_config():
+    import yaml
+
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    intro = (ROOT / "book" / "intro.md").read_text(encoding="utf-8")
+    assert "<this repository>" not in intro and "{{ repository_link }}" in intro
+    built = HTML_DIR / "book" / "intro.html"
+    if built.is_file():
+        assert f'href="{url}"' in built.read_text(encoding="utf-8")

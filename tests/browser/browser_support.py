@@ -1,22 +1,19 @@
 """Helpers for the browser tests over the built book (``_build/html``), offline, in Debian's Chromium.
 
-Every page is opened from disk (file://), as a reader opens ``_build/html/index.html``. The CDN
-scripts the pages load (require.js, the widget html-manager, anywidget, MathJax) are intercepted and
-redirected to the pinned npm packages in ``js/node_modules`` on a local server. The copies the tests open drop
-``integrity``/``crossorigin`` so the local require.js is accepted; the built pages keep their CDN
-URLs for readers. Any other request to the internet is blocked and reported. Without Chromium, the
-built book or the npm packages, the tests skip — or fail when the ``CI`` environment variable is set."""
+Every page is opened from disk (file://), as a reader opens ``_build/html/index.html``. The book serves
+its own scripts (require.js, the widget html-manager, anywidget, MathJax) from ``_static/vendor-js``
+(_ext/self_contained.py), so every request that is not file:// is blocked, recorded and reported: a page
+that needs the network fails its test. Without Chromium or the built book the tests skip — or fail
+when the ``CI`` environment variable is set."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import re
 import shutil
-import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -34,17 +31,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 
-# CDN URL pattern → file under js/node_modules (group 1, when present, is the path inside the package).
-CDN_ROUTES = [
-    (re.compile(r"^https://cdnjs\.cloudflare\.com/ajax/libs/require\.js/2\.3\.\d+/require(?:\.min)?\.js$"), "requirejs/require.js"),
-    (re.compile(r"^https://cdn\.jsdelivr\.net/npm/@jupyter-widgets/html-manager@[^/]+/dist/([^?#]+)"), "@jupyter-widgets/html-manager/dist/{}"),
-    (re.compile(r"^https://cdn\.jsdelivr\.net/npm/anywidget@[^/]+/dist/([^?#]+)"), "anywidget/dist/{}"),
-    (re.compile(r"^https://cdn\.jsdelivr\.net/npm/mathjax@3[^/]*/([^?#]+)"), "mathjax/{}"),
-]
-NPM_PREFIX = "__npm__/"
-CONTENT_TYPES = {".js": "application/javascript", ".css": "text/css", ".woff": "font/woff", ".woff2": "font/woff2",
-                 ".ttf": "font/ttf", ".svg": "image/svg+xml", ".eot": "application/vnd.ms-fontobject", ".json": "application/json"}
-_SRI = re.compile(r'\s(?:integrity="[^"]*"|crossorigin="[^"]*"|crossorigin(?=[\s>]))')
+# Requests a page may make: its own files, and data/blob URLs it creates itself (anywidget imports each
+# explorer's front-end from a blob: URL). Anything else goes to another origin.
+LOCAL_URL = re.compile(r"^(?:file|data|blob|about):")
 
 
 def missing(reason: str):
@@ -94,68 +83,57 @@ def page_explorers(html: str) -> list[dict]:
     return out
 
 
-class _NpmHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output clean
-        pass
+def explorer_notebook(path: Path, explorer, data: dict | None = None, title: str = "Explorer") -> None:
+    """Write a notebook that shows ``explorer``, stored as `make execute` stores it (its widget view, with
+    ``data``'s other mime types beside it, and the widget state), without running a kernel."""
+    import nbformat
+    from ipywidgets.embed import dependency_state, embed_data
 
-    def translate_path(self, path):
-        # /__npm__/<package>/<file>: the pinned npm packages the CDN URLs are redirected to (see _serve_cdn).
-        if path.startswith("/" + NPM_PREFIX):
-            relative = path[len(NPM_PREFIX) + 1 :].split("?")[0].split("#")[0]
-            target = (NODE_MODULES / relative).resolve()
-            return str(target) if target.is_relative_to(NODE_MODULES.resolve()) else str(NODE_MODULES / "missing")
-        return super().translate_path(path)
-
-    def end_headers(self):
-        if self.path.startswith("/" + NPM_PREFIX):
-            # Cached across pages (so the 4 MB html-manager loads once per session), usable by fonts.
-            self.send_header("Cache-Control", "public, max-age=86400")
-            self.send_header("Access-Control-Allow-Origin", "*")
-        super().end_headers()
+    # Only this explorer's state (by default embed_data takes every widget alive in the process).
+    embedded = embed_data(views=[explorer], drop_defaults=False, state=dependency_state([explorer], drop_defaults=False))
+    bundle = {"text/plain": type(explorer).__name__, **(data or {}),
+              "application/vnd.jupyter.widget-view+json": embedded["view_specs"][0]}
+    cell = nbformat.v4.new_code_cell("explorer", execution_count=1,
+                                     outputs=[nbformat.v4.new_output("display_data", data=bundle)])
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {title}"), cell])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": embedded["manager_state"]}
+    nbformat.write(notebook, path)
 
 
-def copy_without_sri(source: Path, target: Path) -> Path:
-    """Copy a built site, dropping ``integrity``/``crossorigin`` from its HTML (the original keeps them)."""
-    shutil.copytree(source, target)
-    for page in target.rglob("*.html"):
-        page.write_text(_SRI.sub("", page.read_text(encoding="utf-8")), encoding="utf-8")
-    return target
+def build_small_book(source: Path, root: str) -> Path:
+    """Build the notebook ``source/<root>.ipynb`` as a one-page book with the course's own Sphinx extensions
+    (those _config.yml lists); return the built page."""
+    import subprocess
+    import sys
 
-
-BOOK_EMBED_URL = "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@1.0.6/dist/embed-amd.js"
-"""The widget manager the book's pages load (Jupyter Book 1 embeds html-manager 1.0.6)."""
+    config = (ROOT / "_config.yml").read_text()
+    local = re.search(r"  local_extensions:\n((?:    \S+: \S+\n)+)", config).group(1)
+    (source / "_config.yml").write_text(
+        f'title: "{root}"\nexecute:\n  execute_notebooks: "off"\nsphinx:\n  local_extensions:\n'
+        + local.replace("_ext/", f"{ROOT / '_ext'}/")
+    )
+    (source / "_toc.yml").write_text(f"format: jb-book\nroot: {root}\n")
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run([str(jupyter_book), "build", str(source), "-W", "-n", "--keep-going"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return source / "_build" / "html" / f"{root}.html"
 
 
 def static_widget_page(views, path: Path, title: str) -> str:
-    """Write ``views`` as a static widget page, as the book embeds widgets (no kernel); return its file:// URL."""
+    """Write ``views`` as a static widget page, as the book embeds widgets (no kernel, the pinned npm
+    copies of require.js, the html-manager and anywidget from js/node_modules); return its file:// URL."""
     from ipywidgets.embed import embed_minimal_html
 
-    embed_minimal_html(path, views=views, title=title, embed_url=BOOK_EMBED_URL, drop_defaults=False)
-    path.write_text(_SRI.sub("", path.read_text(encoding="utf-8")), encoding="utf-8")
+    manager = (NODE_MODULES / "@jupyter-widgets" / "html-manager" / "dist" / "embed-amd.js").as_uri()
+    embed_minimal_html(path, views=views, title=title, embed_url=manager, requirejs=False, cors=False, drop_defaults=False)
+    loader = (
+        f'<script src="{(NODE_MODULES / "requirejs" / "require.js").as_uri()}"></script>\n'
+        f'<script>requirejs.config({{paths: {{anywidget: "{(NODE_MODULES / "anywidget" / "dist" / "index").as_uri()}"}}}});</script>\n'
+    )
+    path.write_text(path.read_text(encoding="utf-8").replace("<body>", "<body>\n" + loader, 1), encoding="utf-8")
     return path.as_uri()
-
-
-def serve_npm():
-    """Serve the pinned npm packages (js/node_modules) that stand in for the CDN; returns (base_url, server)."""
-    handler = functools.partial(_NpmHandler, directory=str(NODE_MODULES))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}/", server
-
-
-def _serve_cdn(route, base_url: str):
-    """Redirect a CDN URL to the same file in js/node_modules, on the local server; block anything else."""
-    url = route.request.url
-    for pattern, target in CDN_ROUTES:
-        match = pattern.match(url)
-        if match:
-            relative = target.format(*match.groups()) if match.groups() else target
-            if (NODE_MODULES / relative).is_file():
-                route.fulfill(status=302, headers={"Location": f"{base_url}{NPM_PREFIX}{relative}",
-                                                   "Access-Control-Allow-Origin": "*"})
-                return
-            break
-    route.abort()
 
 
 # Errors that every Jupyter Book 1 page shows, from the theme stack rather than from this course:
@@ -166,12 +144,8 @@ KNOWN_THEME_ERRORS = (
     "Got invalid theme mode",
 )
 # Requests that fail for every reader too and break nothing: the html-manager asks for Font Awesome
-# files next to the page (only ipywidgets' own controls use them), and require.js first looks for a
-# local `anywidget.js` before the html-manager falls back to the CDN.
-KNOWN_MISSING = (
-    re.compile(r"/@jupyter-widgets/html-manager/dist/[0-9a-f]+\.(?:woff2?|ttf|eot|svg)$"),
-    re.compile(r"/anywidget\.js$"),
-)
+# files next to the page (only ipywidgets' own controls use them).
+KNOWN_MISSING = (re.compile(r"/[0-9a-f]{20}\.(?:woff2?|ttf|eot|svg)$"),)
 
 
 class PageProbe:
@@ -181,6 +155,8 @@ class PageProbe:
         self.page = page
         self.errors: list[str] = []
         self.failed: list[str] = []
+        self.requests: list[str] = []
+        page.on("request", lambda req: self.requests.append(req.url))
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
         page.on("console", self._console)
         page.on("requestfailed", lambda req: self.failed.append(f"{req.url} ({req.failure})"))
@@ -191,22 +167,48 @@ class PageProbe:
         if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
             self.errors.append(f"console.error: {msg.text}")
 
+    def other_origin_requests(self) -> list[str]:
+        """Requests the page made to another origin than its own (all blocked; there must be none)."""
+        own = _origin(self.page.url)
+        return [url for url in self.requests if not LOCAL_URL.match(url) and _origin(url) != own]
+
     def problems(self) -> list[str]:
         """Everything that went wrong, minus the known theme-stack noise listed above."""
         errors = [e for e in self.errors if not any(known in e for known in KNOWN_THEME_ERRORS)]
         failed = [f for f in self.failed if not any(p.search(f.split(" (")[0]) for p in KNOWN_MISSING)]
-        return errors + [f"request failed: {f}" for f in failed]
+        if not getattr(self.page.context, "javascript_enabled", True):
+            failed = [f for f in failed if not f.endswith("(csp)")]  # scripts are refused when JavaScript is off
+        remote = self.other_origin_requests()
+        failed = [f for f in failed if f.split(" (")[0] not in remote]
+        return errors + [f"request failed: {f}" for f in failed] + [f"request to another origin: {url}" for url in remote]
 
     def goto(self, url: str):
         self.page.goto(url, wait_until="load")
         return self
 
 
-def new_context(browser, base_url: str, width: int = 1280, height: int = 900):
-    """A browser context whose internet requests go to js/node_modules on ``base_url``'s server (or are blocked)."""
-    context = browser.new_context(viewport={"width": width, "height": height}, color_scheme="light")
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return "file://" if parts.scheme == "file" else f"{parts.scheme}://{parts.netloc}"
+
+
+# The pydata theme keeps the reader's choice in localStorage ("theme": light, dark or auto; older
+# versions read "mode"); set before any page script runs.
+_THEME_SCRIPT = "try {{ localStorage.setItem('theme', '{0}'); localStorage.setItem('mode', '{0}'); }} catch (e) {{}}"
+
+
+def new_context(browser, width: int = 1280, height: int = 900, *, theme: str = "light", javascript: bool = True,
+                origin: str | None = None):
+    """A browser context in which every request that leaves the page's own files is blocked (and recorded by
+    the probes): file://, or ``origin`` (the local server of a test that serves the book over HTTP).
+    ``theme``: the book's light or dark mode; ``javascript=False``: a reader whose scripts are off."""
+    context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=theme,
+                                  java_script_enabled=javascript)
     context.set_default_timeout(10_000)
-    context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"), functools.partial(_serve_cdn, base_url=base_url))
+    context.javascript_enabled = javascript  # read by PageProbe.problems
+    context.add_init_script(_THEME_SCRIPT.format(theme))
+    allowed = re.escape(origin.rstrip("/")) + "/" if origin else "file:"
+    context.route(re.compile(rf"^(?!{allowed}|data:|blob:).*"), lambda route: route.abort("blockedbyclient"))
     return context
 
 

@@ -1,5 +1,6 @@
-"""The built book in Chromium, opened from disk (file://), offline and with no kernel: every page in _toc.yml loads cleanly, its
-math renders, every explorer on it renders, responds and shows numpy's numbers, and passes axe-core.
+"""The built book in Chromium, opened from disk (file://) with every other request blocked, and with no kernel: every
+page in _toc.yml loads cleanly without asking another origin for anything, its math renders, every explorer on it
+renders, responds and shows numpy's numbers, and passes axe-core.
 
 Each page is loaded once and shared by its tests (the checks start from whatever the explorer shows).
 """
@@ -50,10 +51,10 @@ def _explorer_calls_in_notebook(page: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def loaded_pages(browser, book_url, npm_url):
+def loaded_pages(browser, book_url):
     """page path → (probe, explorers on it); each page is opened once, on first use."""
     cache = {}
-    context = new_context(browser, npm_url)  # one context: the CDN stand-ins are fetched once
+    context = new_context(browser)
 
     def load(page: str):
         if page not in cache:
@@ -76,6 +77,7 @@ def loaded_pages(browser, book_url, npm_url):
 def test_page_loads_cleanly_with_math_and_explorers(loaded_pages, page):
     probe, explorers, html = loaded_pages(page)
     assert probe.page.url.startswith("file://"), "the book is tested as a reader opens it: from disk"
+    assert probe.other_origin_requests() == [], f"{page} asks another origin (blocked): the book must serve it from _static/"
     # Explorers that the notebook displays must be live in the page: widget state saved at execution.
     expected = _explorer_calls_in_notebook(page)
     if expected:

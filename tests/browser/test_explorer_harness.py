@@ -29,9 +29,9 @@ from lessons_lib.explorers import AttentionExplorer, HeadsExplorer, OnlineSoftma
 from explorer_checks import CHECKS, check_attention, example, explorer_names
 
 
-def open_page(browser, npm_url, views, path: Path, **viewport):
+def open_page(browser, views, path: Path, **viewport):
     """A static widget page of ``views``, opened and rendered: (context, probe, explorers as embedded)."""
-    context = new_context(browser, npm_url, **viewport)
+    context = new_context(browser, **viewport)
     probe = new_probe(context, static_widget_page(views, path, path.stem))
     wait_for_explorers(probe.page, len(views))
     return context, probe, page_explorers(path.read_text(encoding="utf-8"))
@@ -52,9 +52,9 @@ def long_explorers():
 
 
 @pytest.fixture(scope="module")
-def harness(browser, npm_url, tmp_path_factory):
+def harness(browser, tmp_path_factory):
     """The static page of long inputs, loaded once: (probe, explorers on it)."""
-    context, probe, explorers = open_page(browser, npm_url, long_explorers(), tmp_path_factory.mktemp("harness") / "long.html")
+    context, probe, explorers = open_page(browser, long_explorers(), tmp_path_factory.mktemp("harness") / "long.html")
     yield probe, explorers
     context.close()
 
@@ -109,10 +109,10 @@ def test_every_explorer_has_a_browser_check_and_an_example():
 
 
 @pytest.fixture(scope="module")
-def every_explorer(browser, npm_url, tmp_path_factory):
+def every_explorer(browser, tmp_path_factory):
     """One small example of each exported explorer on one static page: (probe, explorers on it)."""
     views = [example(name) for name in explorer_names()]
-    context, probe, explorers = open_page(browser, npm_url, views, tmp_path_factory.mktemp("every") / "every.html")
+    context, probe, explorers = open_page(browser, views, tmp_path_factory.mktemp("every") / "every.html")
     yield probe, explorers
     context.close()
 
@@ -172,10 +172,10 @@ def hostile_label_explorers():
     ]
 
 
-def test_labels_with_a_right_to_left_override_are_isolated(browser, npm_url, tmp_path):
+def test_labels_with_a_right_to_left_override_are_isolated(browser, tmp_path):
     """A label with U+202E must not reverse the caption around it: every label is in <bdi> (or FSI…PDI in attributes)."""
     views = hostile_label_explorers()
-    context, probe, _ = open_page(browser, npm_url, views, tmp_path / "rlo.html")
+    context, probe, _ = open_page(browser, views, tmp_path / "rlo.html")
     roots = probe.page.locator(".lx-root[data-explorer]")
     roots.nth(0).locator("button.lx-token").nth(1).click()  # the caption now names the hostile token
     roots.nth(2).locator("button.lx-token").nth(1).click()
@@ -212,10 +212,10 @@ LUMINANCE = """
 
 
 @pytest.fixture(scope="module")
-def themed(browser, npm_url, tmp_path_factory):
+def themed(browser, tmp_path_factory):
     """Every explorer on a page styled by the book's theme (pydata-sphinx-theme); mode set per test."""
     views = [example(name) for name in explorer_names()]
-    context, probe, _ = open_page(browser, npm_url, views, tmp_path_factory.mktemp("themed") / "themed.html")
+    context, probe, _ = open_page(browser, views, tmp_path_factory.mktemp("themed") / "themed.html")
     probe.page.add_style_tag(path=str(THEME_CSS))
     yield probe
     context.close()
@@ -242,12 +242,12 @@ def test_explorers_follow_the_book_theme_and_stay_readable(themed, mode):
     assert themed.problems() == []
 
 
-def test_explorers_fit_a_phone_or_scroll_inside_their_box(browser, npm_url, tmp_path):
+def test_explorers_fit_a_phone_or_scroll_inside_their_box(browser, tmp_path):
     """At 390 × 844 the page never scrolls sideways; a wider explorer scrolls in its own box, with a cue; tap targets >= 24 px."""
     names = explorer_names()
     rng = np.random.default_rng(8)
     views = [example(name) for name in names] + [AttentionExplorer([f"w{i}" for i in range(24)], *rng.normal(size=(3, 24, 8)))]
-    context, probe, _ = open_page(browser, npm_url, views, tmp_path / "phone.html", width=390, height=844)
+    context, probe, _ = open_page(browser, views, tmp_path / "phone.html", width=390, height=844)
     page = probe.page
     assert page.evaluate("() => document.scrollingElement.scrollWidth") <= 390, "the page scrolls sideways"
     roots = page.locator(".lx-root[data-explorer]")
