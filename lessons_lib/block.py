@@ -26,6 +26,7 @@ __all__ = [
     "feed_forward",
     "init_block_params",
     "transformer_block",
+    "transformer_block_stages",
     "BLOCK_PARAM_NAMES",
 ]
 
@@ -304,3 +305,31 @@ def transformer_block(x, params, num_heads, *, causal=False, mask=None, norm_fir
     if not np.all(np.isfinite(out)):
         _refuse_nonfinite(p, "block")
     return out, weights
+
+
+def transformer_block_stages(x, params, num_heads, *, causal=False, mask=None, norm_first=True, eps=1e-5):
+    """Every intermediate vector of one block, for looking inside it; returns ``(names, stages, weights)``.
+
+    names: the 7 stage labels; stages: (7, ..., n, d_model), from the input to the output (the last stage
+    equals :func:`transformer_block`'s output); weights: the attention weights (..., num_heads, n, n).
+    """
+    out, weights = transformer_block(x, params, num_heads, causal=causal, mask=mask, norm_first=norm_first, eps=eps)
+    x = as_float_array("x", x)
+    p = _check_block_params(params, x.shape[-1], x.dtype)
+    ffn_params = (p["W_1"], p["b_1"], p["W_2"], p["b_2"])
+    if norm_first:
+        names = ["x (input)", "LN1(x)", "MHA(LN1(x))", "h = x + MHA(LN1(x))", "LN2(h)", "FFN(LN2(h))", "out = h + FFN(LN2(h))"]
+        a = layer_norm(x, p["ln1_gamma"], p["ln1_beta"], eps)
+        attended = multi_head_attention(a, params, num_heads, mask=mask, causal=causal)[0]
+        h = x + attended
+        b = layer_norm(h, p["ln2_gamma"], p["ln2_beta"], eps)
+        f = feed_forward(b, *ffn_params)
+        stages = [x, a, attended, h, b, f, out]
+    else:
+        names = ["x (input)", "MHA(x)", "x + MHA(x)", "h = LN1(x + MHA(x))", "FFN(h)", "h + FFN(h)", "out = LN2(h + FFN(h))"]
+        attended = multi_head_attention(x, params, num_heads, mask=mask, causal=causal)[0]
+        r = x + attended
+        h = layer_norm(r, p["ln1_gamma"], p["ln1_beta"], eps)
+        f = feed_forward(h, *ffn_params)
+        stages = [x, attended, r, h, f, h + f, out]
+    return names, np.stack(stages), weights
