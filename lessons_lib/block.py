@@ -84,16 +84,19 @@ def _erf_coefficients():
 
 def _erf32(x):
     """erf of a float32 array, in float32 (error about 1e-7, the precision of float32 itself)."""
-    z = np.clip(x, np.float32(-4.0), np.float32(4.0))
+    z = np.minimum(x, np.float32(4.0))
+    np.maximum(z, np.float32(-4.0), out=z)  # NaN stays NaN
     z2 = z * z
-    p = np.full_like(z2, _ERF32_P[0])
-    for c in _ERF32_P[1:]:
-        p *= z2
+    p = z2 * _ERF32_P[0]  # Horner's rule, in place
+    for c in _ERF32_P[1:-1]:
         p += c
-    q = np.full_like(z2, _ERF32_Q[0])
-    for c in _ERF32_Q[1:]:
-        q *= z2
+        p *= z2
+    p += _ERF32_P[-1]
+    q = z2 * _ERF32_Q[0]
+    for c in _ERF32_Q[1:-1]:
         q += c
+        q *= z2
+    q += _ERF32_Q[-1]
     p *= z
     p /= q
     return p

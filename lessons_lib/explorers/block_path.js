@@ -1,5 +1,5 @@
 // BlockPathExplorer front-end: one token's path through a transformer block, pre-norm or post-norm.
-import { el, exact, fmt, liveRegion, rgb, stateJSON, textOn, tokenPicker, weightColour } from "./ui.js";
+import { el, exact, fmt, liveRegion, rgb, stateJSON, tokenPicker, weightColour } from "./ui.js";
 
 /** The length of the token's vector at every stage, and its attention row in every head. */
 export function tokenPath(stages, weights, token) {
@@ -83,11 +83,10 @@ function render({ model, el: host }) {
     headCells.forEach((cells, h) =>
       cells.forEach((cell, j) => {
         const w = path.attention[h][j];
-        const colour = weightColour(w);
-        cell.textContent = fmt(w, 2);
+        // A colour swatch beside the number (the text keeps the page's own contrast).
+        const swatch = el("span", { "aria-hidden": "true", style: `display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:middle;border:1px solid currentColor;background:${rgb(weightColour(w))}` });
+        cell.replaceChildren(swatch, fmt(w, 2));
         cell.dataset.value = exact(w);
-        cell.style.background = rgb(colour);
-        cell.style.color = textOn(colour);
       }),
     );
     live.textContent = `${tokens[token]}, ${order}-norm: length ${fmt(path.norms[0], 2)} in, ${fmt(path.norms[path.norms.length - 1], 2)} out`;

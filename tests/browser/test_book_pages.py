@@ -26,7 +26,7 @@ from browser_support import (
 from explorer_checks import CHECKS
 
 PAGES = chapter_pages()
-EXPLORER_CALL = re.compile(r"\b(SoftLookup|Attention|Heads|OnlineSoftmax)Explorer(?:\.from_embeddings)?\(")
+EXPLORER_CALL = re.compile(r"\b(SoftLookup|Attention|Heads|OnlineSoftmax|Rope|BlockPath)Explorer(?:\.from_embeddings)?\(")
 
 
 def _explorers_in_built_pages():
