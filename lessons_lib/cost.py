@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import check_bool, check_positive_int
+from ._checks import check_bool, check_integer, check_positive_int
+from .masks import last_visible_key
 
 __all__ = [
     "attention_flops",
@@ -36,8 +37,8 @@ def visible_pairs(n_q, n_k=None, causal=False):
     causal = check_bool("causal", causal)
     if not causal:
         return n_q * n_k
-    offset = n_k - n_q  # query i sees keys j <= i + offset, as in causal_mask
-    return sum(min(n_k, max(0, i + offset + 1)) for i in range(n_q))
+    keys_seen = np.clip(last_visible_key(np.arange(n_q), n_q, n_k) + 1, 0, n_k)  # per query
+    return int(keys_seen.sum())
 
 
 def attention_flops(n_q, n_k=None, d_k=64, d_v=None, causal=False):
@@ -139,9 +140,8 @@ def time_call(fn, *args, repeat=5, number=None, warmup=1, min_run_time=0.01, **k
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     repeat = check_positive_int("repeat", repeat)
-    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
-        raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
-    for _ in range(int(warmup)):
+    warmup = check_integer("warmup", warmup, minimum=0)
+    for _ in range(warmup):
         fn(*args, **kwargs)
     if number is None:
         number = 1
@@ -230,3 +230,186 @@ def path_lengths(n, architecture):
         distance[reached] = steps
         frontier = reached
     return distance
+
+
+# ---------------------------------------------------------------- a whole model, recurrence and memory
+# (chapter 6: the work of a whole transformer, what runs in parallel, and what each architecture keeps)
+
+__all__ += [
+    "ModelFlops",
+    "transformer_flops",
+    "sequential_steps",
+    "context_memory",
+    "Scaling",
+    "measure_scaling",
+    "slope_range",
+    "ratio_range",
+    "compare",
+]
+
+
+@dataclass(frozen=True)
+class ModelFlops:
+    """Matrix-multiply FLOPs of a transformer, split into the linear layers and the attention core."""
+
+    linear: int  # the projections W_Q, W_K, W_V, W_O and the feed-forward network: grows as n
+    attention_core: int  # scores q kᵀ and weights @ v in every head: grows as n²
+
+    @property
+    def total(self):
+        return self.linear + self.attention_core
+
+    @property
+    def attention_share(self):
+        """The attention core's share of the total work."""
+        return self.attention_core / self.total
+
+
+def transformer_flops(n, d_model=768, num_heads=12, d_ff=None, num_layers=1, causal=False):
+    """FLOPs of ``num_layers`` transformer layers over ``n`` tokens (a multiply-add counts as 2).
+
+    Per layer: the four projections cost 2·n·d_model² each (8·n·d²), the feed-forward network's two
+    products 2·n·d_model·d_ff each (16·n·d² when d_ff = 4·d_model, the default), so the linear layers
+    cost about 24·n·d²; the attention core is :func:`attention_flops` in each of the ``num_heads`` heads
+    (4·n²·d_model in all). Embeddings, norms, the softmax and the output vocabulary are not counted.
+    """
+    n = check_positive_int("n", n)
+    d_model = check_positive_int("d_model", d_model)
+    num_heads = check_positive_int("num_heads", num_heads)
+    d_ff = 4 * d_model if d_ff is None else check_positive_int("d_ff", d_ff)
+    num_layers = check_positive_int("num_layers", num_layers)
+    if d_model % num_heads:
+        raise ValueError(f"num_heads ({num_heads}) must divide d_model ({d_model})")
+    projections = 4 * 2 * n * d_model * d_model
+    feed_forward = 2 * 2 * n * d_model * d_ff
+    core = num_heads * attention_flops(n, d_k=d_model // num_heads, causal=causal)
+    return ModelFlops(linear=num_layers * (projections + feed_forward), attention_core=num_layers * core)
+
+
+def _reads_within_layer(n, architecture):
+    """reads[i, j]: computing position i's output in a layer needs position j's output of the *same* layer."""
+    if architecture not in ("rnn", "attention"):
+        raise ValueError(f"architecture must be 'rnn' or 'attention', got {architecture!r}")
+    reads = np.zeros((n, n), dtype=bool)
+    if architecture == "rnn":
+        reads[np.arange(1, n), np.arange(n - 1)] = True  # h_i = f(h_{i-1}, x_i)
+    # attention: every output reads only the layer's *input*, so nothing within the layer
+    return reads
+
+
+def sequential_steps(n, architecture):
+    """How many steps one layer must take one after another to process ``n`` tokens.
+
+    The longest chain of outputs that each need the one before (in the same layer): an RNN's state
+    h_i needs h_{i−1}, so n steps; an attention layer's outputs need only the layer's input, so 1
+    step, however large n is. This is what lets attention use parallel hardware; it is a different
+    property from :func:`path_lengths`.
+    """
+    n = check_positive_int("n", n)
+    reads = _reads_within_layer(n, architecture)
+    depth = np.ones(n, dtype=int)
+    for i in range(n):  # positions are in order: a position reads only earlier ones
+        earlier = np.nonzero(reads[i])[0]
+        if earlier.size:
+            depth[i] = 1 + depth[earlier].max()
+    return int(depth.max())
+
+
+def context_memory(n, d_model, architecture):
+    """How many numbers one layer keeps about the first ``n`` tokens to process token n + 1.
+
+    ``"rnn"``: its state vector, ``d_model`` numbers, whatever n is (the whole prefix is squeezed
+    into it). ``"attention"``: every key and every value, ``2·n·d_model`` numbers (a KV cache).
+    """
+    n = check_positive_int("n", n)
+    d_model = check_positive_int("d_model", d_model)
+    if architecture == "rnn":
+        return d_model
+    if architecture == "attention":
+        return 2 * n * d_model
+    raise ValueError(f"architecture must be 'rnn' or 'attention', got {architecture!r}")
+
+
+# ---------------------------------------------------------------- measuring how cost grows with n
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Time and peak memory of one attention function at several sequence lengths."""
+
+    sizes: tuple  # sequence lengths n
+    timings: tuple  # a Timing per size
+    peaks: tuple  # peak traced bytes per size (deterministic)
+    d: int
+
+    @property
+    def median_times(self):
+        return np.array([t.median for t in self.timings])
+
+    @property
+    def peak_bytes(self):
+        return np.array(self.peaks, dtype=float)
+
+    def time_slope(self, first=0, last=-1):
+        """The log-log slope of time between two sizes, as ``(low, high)`` from the runs' quartiles."""
+        return slope_range(self.timings[first], self.timings[last], self.sizes[first], self.sizes[last])
+
+    def memory_fit(self, first=0):
+        """Straight-line log-log fit of peak memory over ``sizes[first:]``."""
+        return loglog_fit(self.sizes[first:], self.peaks[first:])
+
+    def time_fit(self, first=0):
+        """Straight-line log-log fit of the median times over ``sizes[first:]``."""
+        return loglog_fit(self.sizes[first:], self.median_times[first:])
+
+
+def measure_scaling(fn, sizes, d=64, repeat=5, dtype=np.float32, seed=0, **kwargs):
+    """Time ``fn(q, k, v, **kwargs)`` and trace its peak memory for random (n, d) inputs, n in ``sizes``.
+
+    Returns a :class:`Scaling`. The memory is the same on every run; the times are not, so report
+    them with their spread (:meth:`Scaling.time_slope`) and never assert on them.
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    sizes = tuple(check_positive_int("sizes", n) for n in sizes)
+    if not sizes:
+        raise ValueError("sizes must hold at least one sequence length")
+    d = check_positive_int("d", d)
+    rng = np.random.default_rng(seed)
+    timings, peaks = [], []
+    for n in sizes:
+        q, k, v = (rng.standard_normal((n, d)).astype(dtype) for _ in range(3))
+        timings.append(time_call(fn, q, k, v, repeat=repeat, **kwargs))
+        peaks.append(peak_memory(fn, q, k, v, **kwargs)[1])
+    return Scaling(sizes=sizes, timings=tuple(timings), peaks=tuple(peaks), d=d)
+
+
+def slope_range(first, last, n_first, n_last):
+    """``(low, high)``: the log-log slopes between two sizes that the quartiles of their runs allow."""
+    if not (isinstance(first, Timing) and isinstance(last, Timing)):
+        raise TypeError("first and last must be Timing records from time_call")
+    n_first, n_last = check_positive_int("n_first", n_first), check_positive_int("n_last", n_last)
+    if n_first == n_last:
+        raise ValueError(f"n_first and n_last must differ, got {n_first} twice")
+    span = math.log(n_last / n_first)
+    low, high = math.log(last.q25 / first.q75) / span, math.log(last.q75 / first.q25) / span
+    return (min(low, high), max(low, high))
+
+
+def ratio_range(numerator, denominator):
+    """``(median ratio, low, high)`` of two timings; low and high come from the runs' quartiles."""
+    if not (isinstance(numerator, Timing) and isinstance(denominator, Timing)):
+        raise TypeError("numerator and denominator must be Timing records from time_call")
+    return (numerator.median / denominator.median, numerator.q25 / denominator.q75, numerator.q75 / denominator.q25)
+
+
+def compare(measured, reference):
+    """Where the range ``measured = (low, high)`` lies against ``reference`` (a number or a range).
+
+    ``"below"``, ``"within"`` (they overlap) or ``"above"``: a notebook picks its sentence with it.
+    """
+    low, high = (float(v) for v in measured)
+    ref_low, ref_high = (float(reference),) * 2 if np.isscalar(reference) else (float(v) for v in reference)
+    if low > high or ref_low > ref_high:
+        raise ValueError(f"ranges must be (low, high), got {measured!r} and {reference!r}")
+    return "below" if high < ref_low else "above" if low > ref_high else "within"

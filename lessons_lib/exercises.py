@@ -16,7 +16,7 @@ import os
 
 SOLUTIONS_ENV = "LESSONS_LIB_SOLUTIONS"
 
-__all__ = ["SOLUTIONS_ENV", "solutions_enabled", "check", "load_ipython_extension"]
+__all__ = ["SOLUTIONS_ENV", "CheckResult", "solutions_enabled", "check", "load_ipython_extension"]
 
 
 def solutions_enabled() -> bool:
@@ -24,8 +24,24 @@ def solutions_enabled() -> bool:
     return os.environ.get(SOLUTIONS_ENV, "") == "1"
 
 
-def check(passed, success: str, hint: str) -> bool:
-    """Print ``✓ success`` when ``passed`` is true, else ``Not yet: hint``; return ``passed`` as a bool.
+class CheckResult:
+    """The outcome of :func:`check`: true when the answer passed; shows nothing as a cell's last value."""
+
+    def __init__(self, passed: bool):
+        self.passed = bool(passed)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return f"CheckResult(passed={self.passed})"
+
+    def _ipython_display_(self) -> None:  # the printed line already said it
+        return None
+
+
+def check(passed, success: str, hint: str) -> CheckResult:
+    """Print ``✓ success`` when ``passed`` is true, else ``Not yet: hint``; return a :class:`CheckResult`.
 
     ``passed`` may be a callable: it is called, and any exception it raises counts as "not yet"
     (with the exception's message added to the hint), so a half-finished answer never stops the run.
@@ -37,11 +53,12 @@ def check(passed, success: str, hint: str) -> bool:
         try:
             passed = passed()
         except Exception as error:  # a student's partial answer can fail in any way
-            reason = f" ({type(error).__name__}: {error})"
+            unset = "NoneType" in str(error)
+            reason = " (the answer is still None)" if unset else f" ({type(error).__name__}: {error})"
             passed = False
     ok = bool(passed)
     print(f"✓ {success}" if ok else f"Not yet: {hint}{reason}")
-    return ok
+    return CheckResult(ok)
 
 
 def _solution_magic(line: str, cell: str):

@@ -197,3 +197,111 @@ def test_first_token_is_n_minus_1_steps_away_in_an_rnn_and_one_in_attention(n):
 def test_path_lengths_rejects_an_unknown_architecture():
     with pytest.raises(ValueError, match="architecture must be"):
         cost.path_lengths(4, "cnn")
+
+
+# ---------------------------------------------------------------- a whole model, recurrence, memory
+
+
+def test_transformer_flops_by_hand():
+    # n = 2, d = 4, 2 heads, d_ff = 8: projections 4·2·2·16, feed-forward 2·2·2·4·8, core 2 heads · 4·n²·d_head
+    flops = cost.transformer_flops(2, d_model=4, num_heads=2, d_ff=8)
+    assert flops.linear == 4 * 2 * 2 * 16 + 2 * 2 * 2 * 4 * 8
+    assert flops.attention_core == 2 * 4 * 2**2 * 2
+    assert flops.total == flops.linear + flops.attention_core
+    # d_ff = 4·d: the linear layers are exactly 24·n·d² per layer
+    assert cost.transformer_flops(64, 768, 12, num_layers=3).linear == 3 * 24 * 64 * 768**2
+
+
+def test_transformer_flops_gpt2_small_ratio():
+    few, many = (cost.transformer_flops(n, 768, 12, 3072, num_layers=12) for n in (64, 1024))
+    assert many.attention_core / few.attention_core == 256
+    assert 18 < many.total / few.total < 20  # the linear layers dominate: far from 256
+    assert many.linear / few.linear == 16
+    causal = [cost.transformer_flops(n, 768, 12, 3072, causal=True) for n in (64, 1024)]
+    assert causal[1].total < many.total / 12
+
+
+@pytest.mark.parametrize("kwargs", [dict(n=0), dict(n=8, d_model=10, num_heads=3), dict(n=8, d_ff=0)])
+def test_transformer_flops_bad_input(kwargs):
+    with pytest.raises(ValueError):
+        cost.transformer_flops(**kwargs)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 300])
+def test_sequential_steps(n):
+    assert cost.sequential_steps(n, "rnn") == n
+    assert cost.sequential_steps(n, "attention") == 1
+
+
+def test_sequential_steps_is_not_path_length():
+    # the RNN's longest path to the last token is n − 1 steps, its chain of work n steps;
+    # attention's are 1 and 1: two different properties
+    n = 10
+    assert cost.path_lengths(n, "rnn").max() == n - 1 and cost.sequential_steps(n, "rnn") == n
+    with pytest.raises(ValueError, match="architecture"):
+        cost.sequential_steps(n, "transformer")
+
+
+def test_context_memory():
+    assert [cost.context_memory(n, 16, "rnn") for n in (1, 10, 1000)] == [16, 16, 16]
+    assert [cost.context_memory(n, 16, "attention") for n in (1, 10, 1000)] == [32, 320, 32000]
+    with pytest.raises(ValueError, match="architecture"):
+        cost.context_memory(4, 16, "lstm")
+    with pytest.raises(ValueError):
+        cost.context_memory(0, 16, "rnn")
+
+
+# ---------------------------------------------------------------- measuring growth
+
+
+def test_measure_scaling_records_memory_deterministically():
+    sizes = (32, 64, 128)
+    first = cost.measure_scaling(scaled_dot_product_attention, sizes, d=8, repeat=2)
+    second = cost.measure_scaling(scaled_dot_product_attention, sizes, d=8, repeat=2)
+    assert first.sizes == sizes and len(first.timings) == 3 and first.d == 8
+    assert first.peaks == second.peaks
+    assert all(p >= cost.weights_bytes(n) for n, p in zip(sizes, first.peaks))
+    assert first.median_times.shape == (3,) and (first.median_times > 0).all()
+    low, high = first.time_slope()
+    assert low <= high
+    assert 1.5 < first.memory_fit(1).slope < 2.5
+    chunked = cost.measure_scaling(chunked_attention, sizes, d=8, repeat=2, block_size=16, num_threads=1)
+    assert chunked.peaks[-1] < first.peaks[-1]
+
+
+def test_measure_scaling_bad_input():
+    with pytest.raises(TypeError):
+        cost.measure_scaling("not a function", (8,))
+    with pytest.raises(ValueError):
+        cost.measure_scaling(scaled_dot_product_attention, ())
+    with pytest.raises(ValueError):
+        cost.measure_scaling(scaled_dot_product_attention, (8, 0))
+
+
+def _timing(*times):
+    return cost.Timing(times=tuple(times), number=1)
+
+
+def test_slope_and_ratio_ranges_by_hand():
+    fast, slow = _timing(1.0, 1.0, 1.0), _timing(4.0, 4.0, 4.0)
+    assert cost.slope_range(fast, slow, 10, 20) == pytest.approx((2.0, 2.0))
+    spread = _timing(3.0, 4.0, 5.0)  # quartiles 3.5 and 4.5
+    low, high = cost.slope_range(fast, spread, 1, 2)
+    assert low == pytest.approx(np.log2(3.5)) and high == pytest.approx(np.log2(4.5))
+    assert cost.ratio_range(spread, fast) == pytest.approx((4.0, 3.5, 4.5))
+    with pytest.raises(TypeError):
+        cost.slope_range(1.0, slow, 1, 2)
+    with pytest.raises(ValueError):
+        cost.slope_range(fast, slow, 4, 4)
+    with pytest.raises(TypeError):
+        cost.ratio_range(fast, 2.0)
+
+
+def test_compare():
+    assert cost.compare((1.0, 1.5), 2) == "below"
+    assert cost.compare((1.5, 2.5), 2) == "within"
+    assert cost.compare((2.1, 3.0), 2) == "above"
+    assert cost.compare((5.0, 6.0), (2, 4)) == "above"
+    assert cost.compare((3.0, 6.0), (2, 4)) == "within"
+    with pytest.raises(ValueError):
+        cost.compare((3.0, 1.0), 2)

@@ -91,3 +91,22 @@ def test_explorers_python_side_checks_and_numpy_answers():
         BlockPathExplorer(list("abc"), x, params, 2)
     with pytest.raises(ExplorerValueError, match="must divide"):
         BlockPathExplorer(list("abcd"), x, params, 3)
+
+
+def test_explorers_refuse_new_data_from_the_page_and_have_a_static_picture():
+    from lessons_lib.explorers import BlockPathExplorer, ExplorerValueError, RopeExplorer
+
+    rope_explorer = RopeExplorer(np.ones(4), np.ones(4), 2, 1)
+    with pytest.raises(ExplorerValueError, match="fixed"):
+        rope_explorer.q = [0.0, 0.0, 0.0, 0.0]
+    with pytest.raises(ExplorerValueError, match="limit"):
+        RopeExplorer(np.ones(66), np.ones(66))
+    assert "score" in rope_explorer._summary() and rope_explorer._fallback_svg().startswith("<svg")
+    params = ll.init_block_params(8, 2, 12)
+    path = BlockPathExplorer(list("abcd"), np.ones((4, 8)) * np.arange(8), params, 2)
+    with pytest.raises(ExplorerValueError, match="fixed"):
+        path.tokens = ["w", "x", "y", "z"]
+    with pytest.raises(ExplorerValueError, match="limit"):
+        BlockPathExplorer([f"t{i}" for i in range(33)], np.ones((33, 8)), params, 2)
+    assert "post-norm" in (path.set_trait("norm_first", False) or path._summary())
+    assert "<svg" in path._fallback_svg()

@@ -17,7 +17,7 @@ from lessons_lib.explorers import (
     HeadsExplorer,
     OnlineSoftmaxExplorer,
     SoftLookupExplorer,
-    online_softmax_steps,
+    TrainingExplorer,
 )
 from lessons_lib.explorers._base import bundle_esm
 
@@ -231,6 +231,22 @@ def test_attention_traits_sync_both_ways(qkv):
     assert w.padding_length is None
 
 
+def test_attention_controls_choose_what_the_page_shows(qkv):
+    assert AttentionExplorer(TOKENS, *qkv).controls == ["scale", "mask"]
+    assert AttentionExplorer(TOKENS, *qkv, controls=()).controls == []
+    w = AttentionExplorer(TOKENS, *qkv, controls=("mask", "scale"))
+    assert w.controls == ["scale", "mask"]  # always in the same order
+    w.controls = ["scale"]
+    assert w.get_state()["controls"] == ["scale"]
+    for bad, message in [("scale", "must be a tuple of names"), (["slider"], "may contain only scale, mask; got 'slider'"),
+                         (("scale", "scale"), "must not repeat"), (None, "must be a tuple")]:
+        with pytest.raises(ValueError, match=message):
+            AttentionExplorer(TOKENS, *qkv, controls=bad)
+        with pytest.raises(ValueError, match=message):
+            w.controls = bad
+    assert w.controls == ["scale"]
+
+
 # --- HeadsExplorer -------------------------------------------------------------------------------
 
 
@@ -317,12 +333,6 @@ def test_online_softmax_steps_reach_the_exact_answer(rng):
         w.step = 4
 
 
-def test_online_softmax_function_agrees_with_chunked_attention(rng):
-    q, k, v = rng.normal(size=3), rng.normal(size=(9, 3)), rng.normal(size=(9, 4))
-    steps = online_softmax_steps(q, k, v, block_size=2, scale=0.7)
-    np.testing.assert_allclose(steps[-1]["output"], ll.chunked_attention(q[None], k, v, scale=0.7, block_size=2)[0], rtol=1e-12)
-
-
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -377,3 +387,197 @@ def test_bundle_refuses_non_relative_imports(tmp_path, monkeypatch):
 
 def test_explorer_value_error_is_both_kinds():
     assert issubclass(ExplorerValueError, ValueError) and issubclass(ExplorerValueError, traitlets.TraitError)
+
+
+# --- hostile and careless input: overflow, every synced trait checked, refusals sent back, size limits ---------
+
+
+def _small_explorers():
+    rng = np.random.default_rng(11)
+    return {
+        "attention": AttentionExplorer(TOKENS, *rng.normal(size=(3, 6, 4))),
+        "soft_lookup": SoftLookupExplorer([[1.0, 0.0], [0.0, 1.0]], [1.0, 2.0], ["a", "b"]),
+        "heads": HeadsExplorer(TOKENS, _heads_weights(rng, 2, 6, 6)),
+        "online": OnlineSoftmaxExplorer([1.0, 2.0, 3.0], rng.normal(size=(8, 3)) + 1.0, rng.normal(size=(8, 2)), 3),
+        "training": TrainingExplorer(["a", "b"], ll.softmax(rng.normal(size=(3, 2, 2))), [0, 1, 2], [3.0, 2.0, 1.0]),
+    }
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda r: AttentionExplorer(TOKENS, r.normal(size=(6, 4)) * 1e200, r.normal(size=(6, 4)) * 1e200, r.normal(size=(6, 3))), "scores q·k overflow"),
+        (lambda r: AttentionExplorer(TOKENS, r.normal(size=(6, 4)) * 1e153, r.normal(size=(6, 4)) * 1e153, r.normal(size=(6, 3))), "scale × q·k overflow"),
+        (lambda r: AttentionExplorer(TOKENS, *r.normal(size=(2, 6, 4)), np.full((6, 3), 1e308)), "v is too large"),
+        (lambda r: SoftLookupExplorer([[1e308, 0.0], [0.0, 1.0]], [1.0, 2.0], ["a", "b"]), "scores scale × keys · query overflow"),
+        (lambda r: SoftLookupExplorer([[1.0, 0.0], [0.0, 1.0]], [1.0, 2.0], ["a", "b"], query=(1e308, 0.0)), "overflow"),
+        (lambda r: OnlineSoftmaxExplorer(r.normal(size=3) * 1e200, r.normal(size=(8, 3)) * 1e200, r.normal(size=(8, 2)), 3), "overflow"),
+    ],
+)
+def test_scores_that_overflow_are_refused_by_the_constructor(make, message, rng, opened):
+    with pytest.raises(ValueError, match=message):
+        make(rng)
+    assert not opened
+
+
+@pytest.mark.parametrize(
+    "kind, name, bad, message",
+    [
+        ("attention", "tokens", [], "tokens must not be empty"),
+        ("attention", "tokens", ["a", "b"], r"q must have one row per token \(2\)"),
+        ("attention", "q", [["not", "numbers"]] * 6, "q must be a numeric array"),
+        ("attention", "k", np.full((6, 4), 1e308).tolist(), "overflow"),
+        ("attention", "q", (np.ones((6, 4)) * 1e307).tolist(), "overflow"),
+        ("attention", "scale", 1e308, "overflow"),
+        ("attention", "scale", True, "scale must be a real number, got bool"),
+        ("attention", "default_scale", -5, "scale must be finite and > 0, got -5.0"),
+        ("attention", "title", None, "title must be a string"),
+        ("attention", "controls", None, "controls must be a tuple"),
+        ("soft_lookup", "labels", [], "labels must not be empty"),
+        ("soft_lookup", "key_vectors", [[1e308, 0.0], [0.0, 1.0]], "overflow"),
+        ("soft_lookup", "query", [1e300, 1e300], "overflow"),
+        ("soft_lookup", "scale", True, "scale must be a real number, got bool"),
+        ("soft_lookup", "axis_labels", ["x"], "axis_labels has 1 entries but there are 2 axes"),
+        ("heads", "weights", np.full((1, 2, 6, 6), np.nan).tolist(), "weights contains non-finite values"),
+        ("heads", "tokens", ["a"], r"weights must be \(…, n, n\) with n = 1 tokens"),
+        ("heads", "head_labels", ["only one"], "head_labels has 1 entries but there are 2 heads"),
+        ("heads", "has_layers", "yes", "has_layers must be True or False"),
+        ("heads", "selected_head", True, "selected_head must be an integer, got bool"),
+        ("online", "block_size", 0, "block_size must be positive, got 0"),
+        ("online", "block_size", 99, r"block_size \(99\) must not exceed the number of keys \(8\)"),
+        ("online", "k", [[1e308, 1e308, 1e308]] * 8, "overflow"),
+        ("online", "scale", 1e308, "overflow"),
+        ("online", "scale", -1.0, "scale must be finite and > 0"),
+        ("online", "exact_output", [0.0, 0.0], "exact_output is computed from q, k, v and scale"),
+        ("online", "key_labels", [], "key_labels must not be empty"),
+        ("training", "snapshots", [[[[float("nan")]]]], "snapshots contains non-finite values"),
+        ("training", "snapshot_steps", [0, 1], "snapshot_steps must be 3 integers"),
+        ("training", "losses", [], "losses must be a non-empty vector"),
+        ("training", "tokens", [], "tokens must not be empty"),
+        ("training", "head_labels", ["a", "b"], "head_labels has 2 entries but there are 1 heads"),
+        ("training", "snapshot_index", True, "snapshot_index must be an integer, got bool"),
+        ("training", "title", 3, "title must be a string"),
+    ],
+)
+def test_every_synced_trait_is_checked_like_the_constructor(kind, name, bad, message):
+    w = _small_explorers()[kind]
+    before = getattr(w, name)
+    with pytest.raises(ValueError, match=message):
+        setattr(w, name, bad)
+    assert getattr(w, name) == before
+
+
+@pytest.mark.parametrize("kind, update", [
+    ("attention", {"scale": True}),
+    ("attention", {"query_index": 2, "tokens": []}),
+    ("soft_lookup", {"query": [1e300, 1e300]}),
+    ("heads", {"selected_head": 5}),
+    ("online", {"block_size": 0}),
+])
+def test_a_refused_update_from_the_page_is_sent_back(kind, update, monkeypatch):
+    w = _small_explorers()[kind]
+    before = {name: getattr(w, name) for name in update}
+    sent = []
+    monkeypatch.setattr(w, "send_state", lambda key=None: sent.append(key))
+    w.set_state(update)  # what a comm message from the page does; it must not raise into the kernel
+    assert {name: getattr(w, name) for name in update} == before
+    assert sent and sent[-1] == list(update), "the page must get Python's values back"
+
+
+def test_an_accepted_update_from_the_page_is_not_sent_back(monkeypatch):
+    w = _small_explorers()["attention"]
+    sent = []
+    monkeypatch.setattr(w, "send_state", lambda key=None: sent.append(key))
+    w.set_state({"query_index": 2, "scale": 0.25})
+    assert (w.query_index, w.scale, sent) == (2, 0.25, [])
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda r: AttentionExplorer([f"t{i}" for i in range(129)], *r.normal(size=(3, 129, 4))), "the number of tokens is 129, more than this explorer's limit of 128"),
+        (lambda r: AttentionExplorer(TOKENS, *r.normal(size=(3, 6, 300))), "length of the q, k and v vectors is 300"),
+        (lambda r: SoftLookupExplorer(r.normal(size=(33, 2)), r.normal(size=33), [f"k{i}" for i in range(33)]), "number of keys is 33"),
+        (lambda r: HeadsExplorer([f"t{i}" for i in range(129)], _heads_weights(r, 1, 129, 129)), "number of tokens is 129"),
+        (lambda r: HeadsExplorer(TOKENS, _heads_weights(r, 13, 12, 6, 6)), "number of heads .all layers. is 156"),
+        (lambda r: HeadsExplorer([f"t{i}" for i in range(100)], _heads_weights(r, 24, 100, 100)), "number of weights is 240000"),
+        (lambda r: OnlineSoftmaxExplorer(r.normal(size=2), r.normal(size=(257, 2)), r.normal(size=(257, 1)), 16), "number of keys is 257"),
+        (lambda r: TrainingExplorer([f"t{i}" for i in range(25)], ll.softmax(r.normal(size=(2, 25, 25))), [0, 1], [1.0, 0.5]), "number of tokens is 25"),
+        (lambda r: TrainingExplorer(["a", "b"], ll.softmax(r.normal(size=(2, 2, 2))), [0, 1], np.ones(20_001)), "number of losses is 20001"),
+    ],
+)
+def test_inputs_past_the_stated_size_are_refused(make, message, rng, opened):
+    with pytest.raises(ValueError, match=message):
+        make(rng)
+    assert not opened
+
+
+# --- what shows where the live explorer cannot run: a static SVG picture and a one-line summary -------------
+
+
+def _examples_at_their_size():
+    rng = np.random.default_rng(12)
+    tokens64 = [f"w{i}" for i in range(64)]
+    return [
+        AttentionExplorer(TOKENS, *rng.normal(size=(3, 6, 4)), mask_mode="causal"),
+        AttentionExplorer(tokens64, *rng.normal(size=(3, 64, 16))),
+        SoftLookupExplorer([[0.9, 0.0], [1.0, 0.1], [0.1, 1.0]], [[1, 0], [0, 1], [0.5, 0.5]], ["cat", "dog", "car"]),
+        HeadsExplorer(tokens64, _heads_weights(rng, 12, 64, 64)),
+        HeadsExplorer(TOKENS, _heads_weights(rng, 6, 12, 6, 6), layer=5),
+        OnlineSoftmaxExplorer(rng.normal(size=8), rng.normal(size=(64, 8)), rng.normal(size=(64, 4)), 8),
+        TrainingExplorer(TOKENS[:5], ll.softmax(rng.normal(size=(31, 1, 5, 5))), list(range(0, 310, 10)), np.geomspace(3, 0.01, 300)),
+    ]
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_the_output_carries_a_static_svg_and_a_readable_summary(index):
+    import xml.etree.ElementTree as ET
+
+    w = _examples_at_their_size()[index]
+    data, _ = w._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data  # the live view is still there
+    summary = data["text/plain"]
+    assert summary.startswith(type(w).__name__ + ": ") and "\n" not in summary and "0x" not in summary, summary
+    svg = data["image/svg+xml"]
+    root = ET.fromstring(svg)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg" and root.get("class") == "lx-fallback"
+    assert root.find("{http://www.w3.org/2000/svg}title").text  # described for screen readers
+    caption = root.findall("{http://www.w3.org/2000/svg}text")[-1].text
+    assert "Static picture" in caption and "\n" not in caption
+    assert len(svg) < 80_000, f"{len(svg)} characters: the picture should stay small"
+    assert _examples_at_their_size()[index]._repr_mimebundle_()[0]["image/svg+xml"] == svg  # deterministic (nbval compares it)
+
+
+def test_the_static_picture_shows_the_weights_and_escapes_labels(qkv):
+    w = AttentionExplorer(["<b>", "&", "\u202eevil", "d", "e", "f"], *qkv, mask_mode="causal")
+    svg = w._repr_mimebundle_()[0]["image/svg+xml"]
+    assert "&lt;b&gt;" in svg and "&amp;" in svg and "<b>" not in svg
+    assert "\u2068\u202eevil\u2069" in svg  # isolated: the override ends with the label
+    weights = w.attention()[1]
+    assert f">{weights[1, 0]:.2f}<" in svg  # small heatmaps print their weights: readable without colour
+
+
+def test_every_exported_explorer_has_a_static_picture_and_a_summary():
+    import lessons_lib.explorers as explorers
+    from lessons_lib.explorers._base import ExplorerBase
+
+    classes = [getattr(explorers, name) for name in explorers.__all__]
+    classes = [cls for cls in classes if isinstance(cls, type) and issubclass(cls, ExplorerBase)]
+    assert len(classes) >= 4
+    for cls in classes:
+        assert cls._fallback_svg is not ExplorerBase._fallback_svg, f"{cls.__name__}: write _fallback_svg"
+        assert cls._summary is not ExplorerBase._summary, f"{cls.__name__}: write _summary"
+        assert "Size: made for up to" in cls.__doc__, f"{cls.__name__}: state the size it is made for"
+
+
+@pytest.mark.parametrize("missing", ["anywidget", "ipywidgets"])
+def test_without_anywidget_importing_the_explorers_says_what_to_install(missing):
+    import subprocess
+    import sys
+
+    code = f"import sys; sys.modules[{missing!r}] = None\nimport lessons_lib.explorers"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    last_line = done.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("ImportError: lessons_lib.explorers needs anywidget and ipywidgets"), last_line
+    assert f"{missing} is not installed" in last_line and "pip install 'lessons_lib[explorers]'" in last_line

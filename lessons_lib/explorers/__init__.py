@@ -10,26 +10,37 @@ In a live kernel its settings are synced traits, readable and settable from Pyth
 - :class:`OnlineSoftmaxExplorer` — chapter 6: step through the key blocks of the online softmax.
 - :class:`RopeExplorer` — chapter 8: rotate a query and a key by their positions; the score follows the offset.
 - :class:`BlockPathExplorer` — chapter 9: one token's path through a transformer block, pre- or post-norm.
+- :class:`TrainingExplorer` — chapter 10: slide through training; the attention map beside the loss curve.
 
 Bad data raises ``ValueError`` (:class:`ExplorerValueError`) before anything is displayed.
 """
 
+try:
+    import anywidget  # the explorers need these two beyond numpy
+    import ipywidgets
+except ModuleNotFoundError as exc:
+    raise ImportError(
+        f"lessons_lib.explorers needs anywidget and ipywidgets, and {exc.name} is not installed: "
+        "pip install 'lessons_lib[explorers]'"
+    ) from exc
+
 from ._base import ExplorerValueError
 from .attention import MASK_MODES, AttentionExplorer
 from .heads import HeadsExplorer
-from .online_softmax import OnlineSoftmaxExplorer, online_softmax_steps
+from .online_softmax import OnlineSoftmaxExplorer
 from .soft_lookup import SoftLookupExplorer
 from .rope import RopeExplorer
 from .block_path import BlockPathExplorer
+from .training import TrainingExplorer
 
 __all__ = [
     "SoftLookupExplorer",
     "AttentionExplorer",
     "HeadsExplorer",
     "OnlineSoftmaxExplorer",
-    "online_softmax_steps",
     "ExplorerValueError",
     "MASK_MODES",
     "RopeExplorer",
     "BlockPathExplorer",
+    "TrainingExplorer",
 ]

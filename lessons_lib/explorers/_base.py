@@ -8,6 +8,7 @@ imports are inlined here, once, when the class is defined. No module may import 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import numbers
 import pathlib
@@ -17,9 +18,9 @@ import anywidget
 import numpy as np
 import traitlets
 
-from .._checks import as_float_array
+from .._checks import as_float_array, is_integer
 
-__all__ = ["ExplorerBase", "ExplorerValueError", "bundle_esm"]
+__all__ = ["ExplorerBase", "ExplorerValueError", "bundle_esm", "synced"]
 
 _HERE = pathlib.Path(__file__).parent
 _RELATIVE_IMPORT = re.compile(r'^import\s*\{[^}]*\}\s*from\s*"\./([\w.-]+\.js)";[ \t]*$', re.M)
@@ -48,24 +49,80 @@ def bundle_esm(entry: str) -> str:
     return code
 
 
+class Checked(traitlets.Any):
+    """A synced trait whose every value, None and wrong types included, goes to the explorer's validator.
+
+    traitlets' typed traits (Float, List, ...) would convert ``True`` to 1.0 or refuse with a bare
+    ``TraitError``; here the explorer's own check, the one its constructor uses, decides.
+    """
+
+    def _validate(self, obj, value):
+        if obj._cross_validation_lock is False:
+            value = self._cross_validate(obj, value)
+        return value
+
+
+def synced(default=None) -> Checked:
+    """A trait synced with the page and checked by a ``@traitlets.validate`` method of the explorer."""
+    return Checked(default).tag(sync=True)
+
+
 class ExplorerBase(anywidget.AnyWidget):
-    """Base class: the shared stylesheet, and a height the static page can reserve."""
+    """Base class: the shared stylesheet, and updates from the page checked like the constructor's arguments."""
 
     _css = (_HERE / "explorers.css").read_text(encoding="utf-8")
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The live view, plus what shows where it cannot run: a static SVG picture and a one-line summary."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        data = {**data, "text/plain": self._summary(), "image/svg+xml": self._fallback_svg()}
+        return data, metadata
+
+    def _summary(self) -> str:
+        """One readable line: what the explorer shows (the text/plain of its output)."""
+        raise NotImplementedError
+
+    def _fallback_svg(self) -> str:
+        """A small static SVG picture of the current state, root class ``lx-fallback`` (see _fallback.py)."""
+        raise NotImplementedError
+
+    def set_state(self, sync_data):
+        """Apply an update from the page; if any value is refused, keep Python's values and send them back.
+
+        Without the send-back the page would go on showing a value that Python refused.
+        """
+        names = [name for name in sync_data if name in self.keys]
+        before = {name: getattr(self, name) for name in names}
+        try:
+            super().set_state(sync_data)
+        except (traitlets.TraitError, ValueError, TypeError) as exc:
+            for name, value in before.items():
+                if getattr(self, name) is not value:
+                    self.set_trait(name, value)
+            self.send_state(names)  # the page returns to Python's values
+            self.log.warning("%s refused an update from the page: %s", type(self).__name__, exc)
 
 
 # ---------------------------------------------------------------------------------------------
 # Checks: every explorer validates its data in Python, before anything is sent to a browser.
 
 
+@contextlib.contextmanager
+def explorer_errors():
+    """Raise a library check's TypeError or ValueError as an :class:`ExplorerValueError`, with its message."""
+    try:
+        yield
+    except (TypeError, ValueError) as exc:
+        raise ExplorerValueError(str(exc)) from None
+
+
 def as_matrix(name: str, x, *, rows: int | None = None, cols: int | None = None, rows_from: str = "") -> np.ndarray:
     """A finite float64 ``(rows, cols)`` matrix, or a ValueError naming ``name`` and the shapes."""
-    try:
+    with explorer_errors():
         arr = as_float_array(name, x)
-    except TypeError as exc:
-        raise ExplorerValueError(str(exc)) from None
-    except ValueError as exc:
-        raise ExplorerValueError(str(exc)) from None
     if arr.ndim != 2:
         raise ExplorerValueError(f"{name} must be a matrix (2-D), got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -81,10 +138,8 @@ def as_matrix(name: str, x, *, rows: int | None = None, cols: int | None = None,
 
 def as_vector(name: str, x, *, size: int | None = None) -> np.ndarray:
     """A finite float64 vector, or a ValueError naming ``name``."""
-    try:
+    with explorer_errors():
         arr = as_float_array(name, x)
-    except (TypeError, ValueError) as exc:
-        raise ExplorerValueError(str(exc)) from None
     if arr.ndim != 1 or arr.size == 0:
         raise ExplorerValueError(f"{name} must be a non-empty vector (1-D), got shape {arr.shape}")
     if size is not None and arr.size != size:
@@ -112,7 +167,7 @@ def as_labels(name: str, labels, n: int | None = None, *, what: str = "rows") ->
 
 def as_index(name: str, value, n: int) -> int:
     """An integer in ``range(n)``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+    if not is_integer(value):
         raise ExplorerValueError(f"{name} must be an integer, got {type(value).__name__} ({value!r})")
     if not 0 <= int(value) < n:
         raise ExplorerValueError(f"{name} must be between 0 and {n - 1}, got {value}")
@@ -130,6 +185,38 @@ def as_scale(value, *, default: float, allow_zero: bool) -> float:
         need = "finite and >= 0" if allow_zero else "finite and > 0"
         raise ExplorerValueError(f"scale must be {need}, got {value}")
     return value
+
+
+def as_text(name: str, value) -> str:
+    """A string (titles)."""
+    if not isinstance(value, str):
+        raise ExplorerValueError(f"{name} must be a string, got {type(value).__name__} ({value!r})")
+    return value
+
+
+def check_size(what: str, size: int, limit: int, made_for: str) -> None:
+    """Refuse inputs past an explorer's stated limit, so a reader's page never freezes."""
+    if size > limit:
+        raise ExplorerValueError(
+            f"{what} is {size}, more than this explorer's limit of {limit} (it is made for {made_for}); "
+            "show a shorter slice of the data"
+        )
+
+
+def check_scores_finite(scores: np.ndarray, what: str) -> None:
+    """Refuse data whose scores overflow float64: the page would show "–" weights instead of an error."""
+    if not np.all(np.isfinite(scores)):
+        raise ExplorerValueError(
+            f"{what} overflow float64 (they reach ±inf), so no softmax can be computed; rescale the vectors"
+        )
+
+
+def check_sums_finite(name: str, values: np.ndarray) -> None:
+    """Refuse values so large that a weighted sum of them (computed in the page) could overflow."""
+    with np.errstate(over="ignore"):
+        bound = np.abs(values).max() * values.shape[0]
+    if not np.isfinite(bound):
+        raise ExplorerValueError(f"{name} is too large: a weighted sum of its rows could overflow float64; rescale it")
 
 
 def as_lists(arr: np.ndarray) -> list:

@@ -3,19 +3,42 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import traitlets
 
-from ..attention import causal_mask, padding_mask, scaled_dot_product_attention
-from ._base import ExplorerBase, ExplorerValueError, as_index, as_labels, as_lists, as_matrix, as_scale, bundle_esm
+from .._checks import is_integer
+from ..attention import scaled_dot_product_attention
+from ..masks import MASK_MODES, explorer_mask
+from ._fallback import labelled_heatmap, one_line, svg_picture
+from ._base import (
+    ExplorerBase,
+    ExplorerValueError,
+    as_index,
+    as_labels,
+    as_lists,
+    as_matrix,
+    as_scale,
+    as_text,
+    bundle_esm,
+    check_scores_finite,
+    check_size,
+    check_sums_finite,
+    synced,
+)
 
-__all__ = ["AttentionExplorer", "MASK_MODES"]
+__all__ = ["AttentionExplorer", "MASK_MODES", "CONTROLS", "MAX_TOKENS"]
 
-MASK_MODES = ("none", "causal", "padding", "custom")
-"""``none``: every key visible; ``causal``: key j visible to query i when j <= i; ``padding``: only the
-first ``padding_length`` keys visible; ``custom``: every key visible except the ``masked_cells``."""
+CONTROLS = ("scale", "mask")
+"""The control groups an :class:`AttentionExplorer` can show: the scale slider and the mask settings."""
+
+
+MAX_TOKENS = 128
+"""AttentionExplorer is made for sentences of up to 64 tokens (one click under 16 ms); it refuses more than this."""
+MAX_DIM = 256
+"""The longest q, k or v vector an AttentionExplorer accepts (the page stores every number)."""
+SLIDER_RANGE = 100.0
+"""The page's scale slider reaches default_scale × SLIDER_RANGE: scores there must not overflow either."""
 
 
 class AttentionExplorer(ExplorerBase):
@@ -26,51 +49,70 @@ class AttentionExplorer(ExplorerBase):
     (one of :data:`MASK_MODES`), ``padding_length`` (None = n) and ``masked_cells`` (a list of
     ``[query, key]`` pairs hidden in ``custom`` mode). Clicking a heatmap cell in the page switches to
     ``custom`` mode, starting from the cells the current mode hides, and toggles that cell.
+    ``controls`` (synced) chooses which control groups the page shows, from :data:`CONTROLS`:
+    ``("scale", "mask")`` by default, ``("scale",)`` for the slider alone, ``()`` for neither (the
+    token picker stays). Without the mask controls, clicking a heatmap row makes it the query instead.
     The front-end does the maths in JavaScript (``math.js: attentionRow``); :meth:`attention`
     computes the same weights with numpy.
+
+    Size: made for up to 64 tokens; more than :data:`MAX_TOKENS` tokens, or vectors longer than
+    :data:`MAX_DIM`, are refused (``ValueError``). Every synced trait is checked like the constructor's
+    arguments, including q·k scores that would overflow at any scale the slider reaches.
     """
 
     _esm = bundle_esm("attention.js")
 
-    tokens = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    q = traitlets.List().tag(sync=True)
-    k = traitlets.List().tag(sync=True)
-    v = traitlets.List().tag(sync=True)
-    default_scale = traitlets.Float().tag(sync=True)
-    scale = traitlets.Float().tag(sync=True)
-    query_index = traitlets.Int(0).tag(sync=True)
-    mask_mode = traitlets.Unicode("none").tag(sync=True)
-    padding_length = traitlets.Int(None, allow_none=True).tag(sync=True)
-    masked_cells = traitlets.List().tag(sync=True)
-    title = traitlets.Unicode("").tag(sync=True)
+    tokens = synced([])
+    q = synced([])
+    k = synced([])
+    v = synced([])
+    default_scale = synced(1.0)
+    scale = synced(1.0)
+    query_index = synced(0)
+    mask_mode = synced("none")
+    padding_length = synced(None)
+    masked_cells = synced([])
+    controls = synced(list(CONTROLS))
+    title = synced("")
 
     def __init__(self, tokens, q, k, v, scale=None, query_index=0, mask_mode=None, padding_length=None,
-                 masked_cells=(), *, title="", **kwargs):
+                 masked_cells=(), *, controls=CONTROLS, title="", **kwargs):
         tokens = as_labels("tokens", tokens)
+        q_arr = as_matrix("q", q)
+        default_scale = 1.0 / math.sqrt(q_arr.shape[1])
+        data = _checked_data(tokens, q_arr, k, v, default_scale, as_scale(scale, default=default_scale, allow_zero=False))
         n = len(tokens)
-        q = as_matrix("q", q, rows=n, rows_from="token")
-        k = as_matrix("k", k, rows=n, rows_from="token")
-        v = as_matrix("v", v, rows=n, rows_from="token")
-        if q.shape[1] != k.shape[1]:
-            raise ExplorerValueError(f"q and k must have the same d_k: q has shape {q.shape}, k has shape {k.shape}")
-        default_scale = 1.0 / math.sqrt(q.shape[1])
         masked_cells = _as_cells(masked_cells, n)
         if mask_mode is None:
             mask_mode = "custom" if masked_cells else "none"
         super().__init__(
-            tokens=tokens,
-            q=as_lists(q),
-            k=as_lists(k),
-            v=as_lists(v),
-            default_scale=default_scale,
-            scale=as_scale(scale, default=default_scale, allow_zero=False),
+            **data,
             query_index=as_index("query_index", query_index, n),
             mask_mode=_as_mode(mask_mode),
             padding_length=_as_padding(padding_length, n),
             masked_cells=masked_cells,
-            title=str(title),
+            controls=_as_controls(controls),
+            title=as_text("title", title),
             **kwargs,
         )
+
+    def _summary(self) -> str:
+        return one_line(
+            f"AttentionExplorer: {len(self.tokens)} tokens, d_k = {len(self.q[0])}, query “{self.tokens[self.query_index]}”, "
+            f"scale {self.scale:.4g}, mask {self.mask_mode}",
+            200,
+        )
+
+    def _fallback_svg(self) -> str:
+        allowed = self.mask()
+        seeing = allowed.any(axis=1)
+        mask = allowed | ~seeing[:, None]  # rows with every key hidden are drawn grey, not computed
+        _, weights = scaled_dot_product_attention(np.array(self.q), np.array(self.k), np.array(self.v), mask=mask, scale=self.scale)
+        rows = [w if ok else None for w, ok in zip(weights, seeing)]
+        body, width, height = labelled_heatmap(rows, ~allowed, self.tokens, self.tokens, highlight_row=self.query_index)
+        description = f"Attention weights of every query (rows) over every key (columns), scale {self.scale:.3g}, mask {self.mask_mode}"
+        return svg_picture(body, width=width, height=height, description=description,
+                           caption=f"Weights at scale {self.scale:.3g}, mask {self.mask_mode}. Static picture: the live explorer needs JavaScript.")
 
     @classmethod
     def from_embeddings(cls, tokens, x, W_q, W_k, W_v, **kwargs):
@@ -88,15 +130,21 @@ class AttentionExplorer(ExplorerBase):
             projections[name] = w
         return cls(tokens, x @ projections["W_q"], x @ projections["W_k"], x @ projections["W_v"], **kwargs)
 
-    # -- validation of settings, from Python or from the page ------------------------------------
+    # -- validation of settings, from Python or from the page: the constructor's checks ------------
+
+    @traitlets.validate("tokens", "q", "k", "v", "default_scale", "scale")
+    def _check_data(self, proposal):
+        fields = {name: getattr(self, name) for name in ("tokens", "q", "k", "v", "default_scale", "scale")}
+        name = proposal["trait"].name
+        fields[name] = proposal["value"]
+        fields["tokens"] = as_labels("tokens", fields["tokens"])
+        fields["default_scale"] = as_scale(fields["default_scale"], default=1.0, allow_zero=False)
+        fields["scale"] = as_scale(fields["scale"], default=fields["default_scale"], allow_zero=False)
+        return _checked_data(**fields)[name]
 
     @traitlets.validate("query_index")
     def _check_query_index(self, proposal):
         return as_index("query_index", proposal["value"], len(self.tokens))
-
-    @traitlets.validate("scale")
-    def _check_scale(self, proposal):
-        return as_scale(proposal["value"], default=self.default_scale, allow_zero=False)
 
     @traitlets.validate("mask_mode")
     def _check_mask_mode(self, proposal):
@@ -110,20 +158,19 @@ class AttentionExplorer(ExplorerBase):
     def _check_masked_cells(self, proposal):
         return _as_cells(proposal["value"], len(self.tokens))
 
+    @traitlets.validate("title")
+    def _check_title(self, proposal):
+        return as_text("title", proposal["value"])
+
+    @traitlets.validate("controls")
+    def _check_controls(self, proposal):
+        return _as_controls(proposal["value"])
+
     # -- the same maths in numpy ------------------------------------------------------------------
 
     def mask(self) -> np.ndarray:
         """The current boolean (n, n) mask, True = may attend."""
-        n = len(self.tokens)
-        if self.mask_mode == "causal":
-            return causal_mask(n)
-        if self.mask_mode == "padding":
-            return np.broadcast_to(padding_mask([self.padding_length or n], n)[0], (n, n)).copy()
-        allowed = np.ones((n, n), dtype=bool)
-        if self.mask_mode == "custom":
-            for i, j in self.masked_cells:
-                allowed[i, j] = False
-        return allowed
+        return explorer_mask(self.mask_mode, len(self.tokens), self.padding_length, self.masked_cells)
 
     def attention(self):
         """``(output, weights)`` for every query under the current scale and mask (``scaled_dot_product_attention``)."""
@@ -132,16 +179,48 @@ class AttentionExplorer(ExplorerBase):
         )
 
 
+def _checked_data(tokens: list[str], q, k, v, default_scale: float, scale: float) -> dict:
+    """The constructor's checks of the data, also run for every update of a data trait."""
+    n = len(tokens)
+    check_size("the number of tokens", n, MAX_TOKENS, "up to 64 tokens")
+    q = as_matrix("q", q, rows=n, rows_from="token")
+    k = as_matrix("k", k, rows=n, rows_from="token")
+    v = as_matrix("v", v, rows=n, rows_from="token")
+    if q.shape[1] != k.shape[1]:
+        raise ExplorerValueError(f"q and k must have the same d_k: q has shape {q.shape}, k has shape {k.shape}")
+    check_size("the length of the q, k and v vectors", max(q.shape[1], v.shape[1]), MAX_DIM, "d_k, d_v of up to 64")
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = q @ k.T
+        check_scores_finite(scores, "the scores q·k")
+        check_scores_finite(scores * max(scale, SLIDER_RANGE * default_scale), "the scaled scores scale × q·k")
+    check_sums_finite("v", v)
+    return dict(tokens=tokens, q=as_lists(q), k=as_lists(k), v=as_lists(v), default_scale=default_scale, scale=scale)
+
+
 def _as_mode(mode) -> str:
     if mode not in MASK_MODES:
         raise ExplorerValueError(f"mask_mode must be one of {', '.join(MASK_MODES)}; got {mode!r}")
     return str(mode)
 
 
+def _as_controls(controls) -> list[str]:
+    """A list of distinct control names from CONTROLS, in CONTROLS' order."""
+    if isinstance(controls, (str, bytes)) or not isinstance(controls, (list, tuple)):
+        raise ExplorerValueError(
+            f"controls must be a tuple of names from {CONTROLS} (e.g. ('scale',) or ()), got {controls!r}"
+        )
+    for name in controls:
+        if name not in CONTROLS:
+            raise ExplorerValueError(f"controls may contain only {', '.join(CONTROLS)}; got {name!r}")
+    if len(set(controls)) != len(controls):
+        raise ExplorerValueError(f"controls must not repeat a name, got {list(controls)}")
+    return [name for name in CONTROLS if name in controls]
+
+
 def _as_padding(length, n: int):
     if length is None:
         return None
-    if isinstance(length, (bool, np.bool_)) or not isinstance(length, (numbers.Integral, np.integer)):
+    if not is_integer(length):
         raise ExplorerValueError(f"padding_length must be an integer or None, got {type(length).__name__}")
     if not 1 <= int(length) <= n:
         raise ExplorerValueError(f"padding_length must be between 1 and the number of tokens ({n}), got {length}")

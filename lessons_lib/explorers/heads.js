@@ -1,30 +1,11 @@
 // HeadsExplorer front-end: every head's weights as small multiples; click one to enlarge it.
 import { argmax, entropy } from "./math.js";
-import { Heatmap, el, exact, exactTitlesOnHover, fmt, stateJSON, tokenPicker, weightColour, weightLegend } from "./ui.js";
+import {
+  Heatmap, arrowKeys, el, exact, exactTitlesOnHover, explorerRoot, fixColumns, fmt, isolate, lazyRows, listen, paintMatrix, scrollRegion,
+  setter, stateJSON, textWidth, tokenPicker, uniqueId, weightCell, weightLegend,
+} from "./ui.js";
 
 const THUMB = 84; // small-multiple side, CSS pixels
-
-/** Paint an (n, n) matrix into a canvas one pixel per cell (CSS scales it up, pixelated). */
-function paintThumb(canvas, matrix) {
-  const n = matrix.length;
-  if (canvas.width !== n) {
-    canvas.width = n;
-    canvas.height = n;
-  }
-  const ctx = canvas.getContext("2d");
-  const image = ctx.createImageData(n, n);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < n; j++) {
-      const [r, g, b] = weightColour(matrix[i][j]);
-      const o = 4 * (i * n + j);
-      image.data[o] = r;
-      image.data[o + 1] = g;
-      image.data[o + 2] = b;
-      image.data[o + 3] = 255;
-    }
-  }
-  ctx.putImageData(image, 0, 0);
-}
 
 function render({ model, el: host }) {
   const tokens = model.get("tokens");
@@ -32,19 +13,15 @@ function render({ model, el: host }) {
   const headLabels = model.get("head_labels");
   const layerLabels = model.get("layer_labels");
   const n = tokens.length;
-  const uid = `lx-heads-${Math.random().toString(36).slice(2, 9)}`;
-
-  const set = (changes) => {
-    for (const [name, value] of Object.entries(changes)) model.set(name, value);
-    model.save_changes();
-  };
+  const uid = uniqueId("lx-heads");
+  const set = setter(model);
 
   const picker = tokenPicker(tokens, "Query token", (i) => set({ query_index: i }));
   const layerSelect = model.get("has_layers")
     ? el(
         "select",
         { id: `${uid}-layer`, class: "lx-select", onchange: (e) => set({ layer: Number(e.target.value) }) },
-        layerLabels.map((label, i) => el("option", { value: i }, label)),
+        layerLabels.map((label, i) => el("option", { value: i }, isolate(label))),
       )
     : null;
 
@@ -52,24 +29,14 @@ function render({ model, el: host }) {
     const canvas = el("canvas", { class: "lx-thumb-canvas", "aria-hidden": "true", style: `width:${THUMB}px;height:${THUMB}px` });
     const button = el(
       "button",
-      { type: "button", class: "lx-thumb", "data-head": h, "aria-label": `${label}: show enlarged`, onclick: () => set({ selected_head: h }) },
+      { type: "button", class: "lx-thumb", "data-head": h, "aria-label": `${isolate(label)}: show enlarged`, onclick: () => set({ selected_head: h }) },
       canvas,
-      el("span", { class: "lx-thumb-label" }, label),
+      el("bdi", { class: "lx-thumb-label" }, label),
     );
     return { canvas, button };
   });
   const grid = el("div", { class: "lx-grid", role: "group", "aria-label": "Heads (click one to enlarge it)" }, thumbs.map((t) => t.button));
-  // Arrow keys move between heads, like the token buttons.
-  thumbs.forEach(({ button }, h) =>
-    button.addEventListener("keydown", (event) => {
-      const moves = { ArrowRight: h + 1, ArrowLeft: h - 1, Home: 0, End: thumbs.length - 1 };
-      if (!(event.key in moves)) return;
-      event.preventDefault();
-      const next = Math.max(0, Math.min(thumbs.length - 1, moves[event.key]));
-      set({ selected_head: next });
-      thumbs[next].button.focus();
-    }),
-  );
+  arrowKeys(thumbs.map((t) => t.button), (h) => set({ selected_head: h }));
 
   let current = null; // (n, n) of the enlarged head
   const bigTitle = el("div", { class: "lx-subtitle" });
@@ -78,19 +45,17 @@ function render({ model, el: host }) {
     rowLabels: tokens,
     colLabels: tokens,
     maxSize: Math.min(440, Math.max(260, 34 * n)),
-    describe: (i, j) => `${tokens[i]} → ${tokens[j]}: weight ${exact(current[i][j])}`,
+    describe: (i, j) => `${isolate(tokens[i])} → ${isolate(tokens[j])}: weight ${exact(current[i][j])}`,
     onActivate: (i) => set({ query_index: i }),
   });
 
   const rowCaption = el("caption", {});
   const rowBody = el("tbody", {});
   const rowRows = tokens.map((token, j) => {
-    const bar = el("span", { class: "lx-bar" });
-    const number = el("span", { class: "lx-bar-number" });
-    const weight = el("td", { class: "lx-weight", "data-step": "weight" }, el("span", { class: "lx-bar-track", "aria-hidden": "true" }, bar), number);
-    const tr = el("tr", { "data-key": j }, el("th", { scope: "row", class: "lx-key" }, token), weight);
+    const weight = weightCell();
+    const tr = el("tr", { "data-key": j }, el("th", { scope: "row", class: "lx-key" }, el("bdi", {}, token)), weight.td);
     rowBody.append(tr);
-    return { tr, bar, number, weight };
+    return { tr, weight };
   });
   const entropyCell = el("td", { class: "lx-entropy" });
   const rowTable = el(
@@ -101,18 +66,14 @@ function render({ model, el: host }) {
     rowBody,
     el("tfoot", {}, el("tr", {}, el("th", { scope: "row" }, "entropy"), entropyCell)),
   );
-  const rowScroll = el(
-    "div",
-    { class: "lx-scroll", tabindex: n > 14 ? 0 : undefined, role: n > 14 ? "region" : undefined, "aria-label": n > 14 ? "Weights of the query" : undefined },
-    rowTable,
-  );
+  fixColumns(rowTable, [Math.min(160, Math.max(textWidth(["key", "entropy", "5. output"]), textWidth(tokens)) + 16), 160]);
+  const rowScroll = scrollRegion("Weights of the query", rowTable);
+  const tableRows = lazyRows(rowScroll, rowRows.map((r) => r.tr)); // a click relays out the rows in view, not all n
 
-  const title = model.get("title");
-  const root = el(
-    "div",
-    { class: "lx-root lx-heads", "data-explorer": "heads" },
-    title ? el("div", { class: "lx-title" }, title) : null,
-    el("p", { class: "lx-help" }, "Click a head to enlarge it; click a token (or a row of the big heatmap) to pick the query. Hover a cell for its exact weight."),
+  const root = explorerRoot(
+    "heads",
+    model,
+    "Click a head to enlarge it; click a token (or a row of the big heatmap) to pick the query. Hover a cell for its exact weight.",
     layerSelect ? el("div", { class: "lx-controls" }, el("div", { class: "lx-control" }, el("label", { for: `${uid}-layer` }, "Layer"), layerSelect)) : null,
     picker.element,
     grid,
@@ -132,7 +93,7 @@ function render({ model, el: host }) {
     const head = model.get("selected_head");
     const i = model.get("query_index");
     if (layer !== paintedLayer) {
-      weights[layer].forEach((matrix, h) => paintThumb(thumbs[h].canvas, matrix));
+      weights[layer].forEach((matrix, h) => paintMatrix(thumbs[h].canvas, matrix));
       paintedLayer = layer;
       if (layerSelect) layerSelect.value = String(layer);
     }
@@ -142,17 +103,15 @@ function render({ model, el: host }) {
     });
     picker.update(i);
     current = weights[layer][head];
-    const layerText = model.get("has_layers") ? `${layerLabels[layer]}, ` : "";
-    bigTitle.textContent = `${layerText}${headLabels[head]}`;
+    const which = () => (model.get("has_layers") ? [el("bdi", {}, layerLabels[layer]), ", "] : []).concat(el("bdi", {}, headLabels[head]));
+    bigTitle.replaceChildren(...which());
     heatmap.draw({ matrix: current, hidden: null, highlightRow: i });
     const row = current[i];
-    rowCaption.textContent = `${layerText}${headLabels[head]}: where “${tokens[i]}” (position ${i}) looks`;
+    rowCaption.replaceChildren(...which(), ": where “", el("bdi", {}, tokens[i]), `” (position ${i}) looks`);
     const top = argmax(row);
-    rowRows.forEach((r, j) => {
-      r.bar.style.width = `${100 * row[j]}%`;
-      r.number.textContent = fmt(row[j], 3);
-      r.weight.dataset.value = exact(row[j]);
-      r.tr.classList.toggle("lx-top", j === top);
+    tableRows.refresh((j) => {
+      rowRows[j].weight.set(row[j]);
+      rowRows[j].tr.classList.toggle("lx-top", j === top);
     });
     const h = entropy(row);
     entropyCell.textContent = `${fmt(h, 3)} nats (even spread: ${fmt(Math.log(n), 3)})`;
@@ -160,11 +119,12 @@ function render({ model, el: host }) {
     root.dataset.state = stateJSON({ layer, selected_head: head, query_index: i, weights: row, entropy: h });
   }
 
-  const events = ["layer", "selected_head", "query_index"].map((name) => `change:${name}`);
-  for (const event of events) model.on(event, update);
+  const stop = listen(model, ["layer", "selected_head", "query_index"], update);
   update();
   return () => {
-    for (const event of events) model.off(event, update);
+    stop();
+    tableRows.disconnect();
+    heatmap.stop();
   };
 }
 

@@ -50,24 +50,29 @@ export function softLookup(query, keys, values, scale) {
   return { scores, weights, output: weightedSum(weights, values) };
 }
 
-/** Which keys query i may attend to, for a mask mode: "none" | "causal" | "padding" | "custom". */
-export function maskRow(mode, n, i, paddingLength, maskedCells) {
-  const allowed = new Array(n).fill(true);
-  if (mode === "causal") {
-    for (let j = i + 1; j < n; j++) allowed[j] = false;
-  } else if (mode === "padding") {
-    const length = paddingLength == null ? n : paddingLength;
-    for (let j = length; j < n; j++) allowed[j] = false;
-  } else if (mode === "custom") {
-    for (const [qi, kj] of maskedCells || []) if (qi === i && kj >= 0 && kj < n) allowed[kj] = false;
-  }
-  return allowed;
+/**
+ * The causal rule, written out once: key j is visible to query i iff j <= i + (nK - nQ)
+ * (queries aligned to the last keys when nQ != nK, as lessons_lib.causal_mask does).
+ */
+export function causalVisible(i, j, nQ, nK = nQ) {
+  return j <= i + (nK - nQ);
 }
 
-/** The full (n, n) mask for a mode (rows = queries). */
+/**
+ * The (n, n) mask of a mode (rows = queries; true = may attend): "none" | "causal" | "padding" | "custom".
+ * padding: only the first paddingLength keys (null = all n); custom: every key except maskedCells [[i, j], ...].
+ */
 export function maskMatrix(mode, n, paddingLength, maskedCells) {
+  const length = mode === "padding" && paddingLength != null ? paddingLength : n;
   const rows = [];
-  for (let i = 0; i < n; i++) rows.push(maskRow(mode, n, i, paddingLength, maskedCells));
+  for (let i = 0; i < n; i++) {
+    const row = new Array(n);
+    for (let j = 0; j < n; j++) row[j] = j < length && (mode !== "causal" || causalVisible(i, j, n, n));
+    rows.push(row);
+  }
+  if (mode === "custom") {
+    for (const [i, j] of maskedCells || []) if (i >= 0 && i < n && j >= 0 && j < n) rows[i][j] = false;
+  }
   return rows;
 }
 

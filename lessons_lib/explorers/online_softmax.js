@@ -1,6 +1,9 @@
 // OnlineSoftmaxExplorer front-end: process key blocks one at a time; the running answer meets the exact one.
 import { onlineSoftmax } from "./math.js";
-import { el, weightColour, exact, fmt, fmtVector, liveRegion, rgb, stateJSON, textOn } from "./ui.js";
+import {
+  el, exact, explorerRoot, fmt, fmtVector, isolate, listen, liveRegion, rgb, scrollRegion, setter, stateJSON, textOn, uniqueId,
+  weightColour,
+} from "./ui.js";
 
 function render({ model, el: host }) {
   const q = model.get("q");
@@ -13,12 +16,9 @@ function render({ model, el: host }) {
   const exactWeights = model.get("exact_weights");
   const { scores, steps } = onlineSoftmax(q, k, v, blockSize, scale);
   const blocks = steps.length;
-  const uid = `lx-online-${Math.random().toString(36).slice(2, 9)}`;
-
-  const setStep = (s) => {
-    model.set("step", Math.max(0, Math.min(blocks, s)));
-    model.save_changes();
-  };
+  const uid = uniqueId("lx-online");
+  const set = setter(model);
+  const setStep = (s) => set({ step: Math.max(0, Math.min(blocks, s)) });
   const button = (text, label, onclick) => el("button", { type: "button", class: "lx-button", "aria-label": label, onclick }, text);
   const first = button("« start", "Back to the start (no blocks processed)", () => setStep(0));
   const back = button("‹ back", "Undo the last block", () => setStep(model.get("step") - 1));
@@ -40,8 +40,8 @@ function render({ model, el: host }) {
   const keyCells = labels.map((label, j) =>
     el(
       "div",
-      { class: "lx-keycell", "data-key": j, title: `${label}: score ${exact(scores[j])}, exact weight ${exact(exactWeights[j])}` },
-      el("span", { class: "lx-keycell-label" }, label),
+      { class: "lx-keycell", "data-key": j, title: `${isolate(label)}: score ${exact(scores[j])}, exact weight ${exact(exactWeights[j])}` },
+      el("bdi", { class: "lx-keycell-label" }, label),
       el("span", { class: "lx-keycell-score" }, fmt(scores[j], 2)),
     ),
   );
@@ -76,12 +76,10 @@ function render({ model, el: host }) {
   const diffText = el("div", { class: "lx-num", "data-role": "difference" });
   const live = liveRegion();
 
-  const title = model.get("title");
-  const root = el(
-    "div",
-    { class: "lx-root lx-online", "data-explorer": "online-softmax" },
-    title ? el("div", { class: "lx-title" }, title) : null,
-    el("p", { class: "lx-help" }, "Process the keys one block at a time. Each block may raise the running max m; the old sums are then rescaled by e^(m_old − m) so nothing is lost, and the running output is exact once every block is in."),
+  const root = explorerRoot(
+    "online-softmax",
+    model,
+    "Process the keys one block at a time. Each block may raise the running max m; the old sums are then rescaled by e^(m_old − m) so nothing is lost, and the running output is exact once every block is in.",
     el(
       "div",
       { class: "lx-controls" },
@@ -92,7 +90,7 @@ function render({ model, el: host }) {
     el(
       "div",
       { class: "lx-main" },
-      el("div", { class: "lx-panel lx-scroll-x", tabindex: 0, role: "region", "aria-label": "Online softmax, block by block" }, table),
+      el("div", { class: "lx-panel" }, scrollRegion("Online softmax, block by block", table)),
       el(
         "dl",
         { class: "lx-panel lx-compare" },
@@ -161,9 +159,9 @@ function render({ model, el: host }) {
     });
   }
 
-  model.on("change:step", update);
+  const stop = listen(model, ["step"], update);
   update();
-  return () => model.off("change:step", update);
+  return stop;
 }
 
 export default { render };

@@ -1,6 +1,9 @@
 // SoftLookupExplorer front-end: drag a query among 2-D keys; weights and output update live.
 import { softLookup } from "./math.js";
-import { el, weightColour, exact, fmt, fmtVector, liveRegion, rgb, stateJSON } from "./ui.js";
+import {
+  el, exact, explorerRoot, fmt, fmtVector, isolate, listen, liveRegion, numberCell, rgb, setter, stateJSON, uniqueId,
+  weightCell, weightColour,
+} from "./ui.js";
 
 const SIZE = 320; // the plot's side, in CSS pixels
 const PAD = 36;
@@ -15,25 +18,19 @@ function bounds(points) {
   return { x0: centre[0] - span / 2, y0: centre[1] - span / 2, span };
 }
 
-function render({ model, el: host }) {
-  const keys = model.get("key_vectors");
-  const values = model.get("value_vectors");
-  const labels = model.get("labels");
-  const n = keys.length;
-  const uid = `lx-soft-${Math.random().toString(36).slice(2, 9)}`;
-  let view = bounds([...keys, model.get("query")]);
-
+/**
+ * The plot: keys as labelled points, the query as a diamond to drag (or move with the arrow keys), a line to
+ * each key as thick as its weight. Returns {element, show(query, weights)}.
+ */
+function queryPlot(keys, labels, [xName, yName], getQuery, setQuery) {
+  let view = bounds([...keys, getQuery()]);
+  let drawnView = null;
   const toPx = ([x, y]) => [PAD + ((x - view.x0) / view.span) * (SIZE - 2 * PAD), SIZE - PAD - ((y - view.y0) / view.span) * (SIZE - 2 * PAD)];
   const fromPx = (px, py) => [
     view.x0 + ((px - PAD) / (SIZE - 2 * PAD)) * view.span,
     view.y0 + ((SIZE - PAD - py) / (SIZE - 2 * PAD)) * view.span,
   ];
-  const setQuery = (query) => {
-    model.set("query", query.map((x) => Math.round(x * 1e4) / 1e4));
-    model.save_changes();
-  };
 
-  // --- the plot ------------------------------------------------------------------------------
   const svg = el("svg:svg", {
     class: "lx-plot",
     width: SIZE,
@@ -62,7 +59,6 @@ function render({ model, el: host }) {
   );
   svg.append(axes, ...links, ...keyMarks, queryMark);
 
-  const [xName, yName] = model.get("axis_labels");
   function drawAxes() {
     axes.replaceChildren();
     const [ox, oy] = toPx([0, 0]);
@@ -84,8 +80,8 @@ function render({ model, el: host }) {
       el("svg:line", { x1: PAD, x2: SIZE - PAD, y1: oy, y2: oy, class: "lx-axis" }),
       el("svg:line", { x1: ox, x2: ox, y1: PAD, y2: SIZE - PAD, class: "lx-axis" }),
       ...ticks,
-      el("svg:text", { x: SIZE - PAD, y: SIZE - 4, "text-anchor": "end", class: "lx-axislabel" }, `${xName} →`),
-      el("svg:text", { x: PAD, y: PAD - 8, "text-anchor": "start", class: "lx-axislabel" }, `↑ ${yName}`),
+      el("svg:text", { x: SIZE - PAD, y: SIZE - 4, "text-anchor": "end", class: "lx-axislabel" }, `${isolate(xName)} →`),
+      el("svg:text", { x: PAD, y: PAD - 8, "text-anchor": "start", class: "lx-axislabel" }, `↑ ${isolate(yName)}`),
     );
     keys.forEach((key, j) => {
       const [x, y] = toPx(key);
@@ -115,9 +111,42 @@ function render({ model, el: host }) {
     if (!(event.key in moves)) return;
     event.preventDefault();
     const step = (view.span / 40) * (event.shiftKey ? 5 : 1);
-    const [x, y] = model.get("query");
+    const [x, y] = getQuery();
     setQuery([x + moves[event.key][0] * step, y + moves[event.key][1] * step]);
   });
+
+  return {
+    element: svg,
+    show(query, weights) {
+      const [qx, qy] = query;
+      if (qx < view.x0 || qx > view.x0 + view.span || qy < view.y0 || qy > view.y0 + view.span) {
+        view = bounds([...keys, query]); // set from Python outside the view: widen it
+      }
+      if (view !== drawnView) {
+        drawAxes();
+        drawnView = view;
+      }
+      const [px, py] = toPx(query);
+      queryMark.setAttribute("transform", `translate(${px},${py})`);
+      weights.forEach((w, j) => {
+        const [kx, ky] = toPx(keys[j]);
+        Object.entries({ x1: px, y1: py, x2: kx, y2: ky }).forEach(([a, b]) => links[j].setAttribute(a, b));
+        links[j].setAttribute("stroke-width", String(0.5 + 7 * w));
+        keyMarks[j].querySelector("circle").setAttribute("fill", rgb(weightColour(w)));
+      });
+    },
+  };
+}
+
+function render({ model, el: host }) {
+  const keys = model.get("key_vectors");
+  const values = model.get("value_vectors");
+  const labels = model.get("labels");
+  const uid = uniqueId("lx-soft");
+  const set = setter(model);
+  const [xName, yName] = model.get("axis_labels");
+  const setQuery = (query) => set({ query: query.map((x) => Math.round(x * 1e4) / 1e4) });
+  const plot = queryPlot(keys, labels, [xName, yName], () => model.get("query"), setQuery);
 
   // --- number inputs, scale, weights and output ----------------------------------------------
   const coordinate = (axis, name) =>
@@ -125,7 +154,7 @@ function render({ model, el: host }) {
       type: "number",
       class: "lx-number",
       step: 0.1,
-      "aria-label": `Query coordinate: ${name}`,
+      "aria-label": `Query coordinate: ${isolate(name)}`,
       onchange: (event) => {
         const query = model.get("query").slice();
         const value = Number(event.target.value);
@@ -145,30 +174,24 @@ function render({ model, el: host }) {
     max: Math.max(10, 2 * model.get("scale")),
     step: 0.05,
     "aria-label": "Scale (multiplies every score before the softmax)",
-    oninput: () => {
-      model.set("scale", Number(scaleInput.value));
-      model.save_changes();
-    },
+    oninput: () => set({ scale: Number(scaleInput.value) }),
   });
   const scaleText = el("output", { class: "lx-num", for: `${uid}-scale` });
 
   const weightRows = labels.map((label, j) => {
-    const bar = el("span", { class: "lx-bar" });
-    const number = el("span", { class: "lx-bar-number" });
-    const score = el("td", { class: "lx-num", "data-step": "score" });
-    const weight = el("td", { class: "lx-weight", "data-step": "weight" }, el("span", { class: "lx-bar-track", "aria-hidden": "true" }, bar), number);
-    const value = el("td", { class: "lx-num lx-vector" }, fmtVector(values[j], 2, 4));
-    value.title = values[j].map(exact).join(", ");
+    const score = numberCell("score");
+    const weight = weightCell();
+    const value = el("td", { class: "lx-num lx-vector", title: values[j].map(exact).join(", ") }, fmtVector(values[j], 2, 4));
     const tr = el(
       "tr",
       { "data-key": j },
-      el("th", { scope: "row", class: "lx-key" }, label),
+      el("th", { scope: "row", class: "lx-key" }, el("bdi", {}, label)),
       el("td", { class: "lx-num" }, fmtVector(keys[j], 2)),
-      score,
-      weight,
+      score.td,
+      weight.td,
       value,
     );
-    return { tr, bar, number, score, weight };
+    return { tr, score, weight };
   });
   const outputCell = el("td", { colspan: 4, class: "lx-num lx-output" });
   const table = el(
@@ -193,26 +216,24 @@ function render({ model, el: host }) {
   );
   const live = liveRegion();
 
-  const title = model.get("title");
-  const root = el(
-    "div",
-    { class: "lx-root lx-soft-lookup", "data-explorer": "soft-lookup" },
-    title ? el("div", { class: "lx-title" }, title) : null,
-    el("p", { class: "lx-help" }, "Drag the query (◆) among the keys, or click the plot and use the arrow keys. Weights = softmax(scale × key · query); output = Σ weight × value."),
+  const root = explorerRoot(
+    "soft-lookup",
+    model,
+    "Drag the query (◆) among the keys, or click the plot and use the arrow keys. Weights = softmax(scale × key · query); output = Σ weight × value.",
     el(
       "div",
       { class: "lx-main" },
-      el("div", { class: "lx-panel" }, svg),
+      el("div", { class: "lx-panel" }, plot.element),
       el(
         "div",
         { class: "lx-panel" },
         el(
           "div",
           { class: "lx-controls" },
-          el("div", { class: "lx-control" }, el("span", { class: "lx-label" }, "Query"), `${xName} `, xInput, ` ${yName} `, yInput),
+          el("div", { class: "lx-control" }, el("span", { class: "lx-label" }, "Query"), el("bdi", {}, xName), " ", xInput, " ", el("bdi", {}, yName), " ", yInput),
           el("div", { class: "lx-control" }, el("label", { for: `${uid}-scale` }, "Scale"), scaleInput, scaleText),
         ),
-        table,
+        scrollRegion("Soft lookup table", table),
         live,
       ),
     ),
@@ -223,26 +244,11 @@ function render({ model, el: host }) {
     const query = model.get("query");
     const scale = model.get("scale");
     const [qx, qy] = query;
-    if (qx < view.x0 || qx > view.x0 + view.span || qy < view.y0 || qy > view.y0 + view.span) {
-      view = bounds([...keys, query]); // set from Python outside the view: widen it
-    }
-    drawAxes();
     const result = softLookup(query, keys, values, scale);
-    const [px, py] = toPx(query);
-    queryMark.setAttribute("transform", `translate(${px},${py})`);
+    plot.show(query, result.weights);
     result.weights.forEach((w, j) => {
-      const [kx, ky] = toPx(keys[j]);
-      Object.entries({ x1: px, y1: py, x2: kx, y2: ky }).forEach(([a, b]) => links[j].setAttribute(a, b));
-      links[j].setAttribute("stroke-width", String(0.5 + 7 * w));
-      keyMarks[j].querySelector("circle").setAttribute("fill", rgb(weightColour(w)));
-      const r = weightRows[j];
-      r.bar.style.width = `${100 * w}%`;
-      r.number.textContent = fmt(w, 3);
-      r.weight.title = exact(w);
-      r.weight.dataset.value = exact(w);
-      r.score.textContent = fmt(result.scores[j], 3);
-      r.score.title = exact(result.scores[j]);
-      r.score.dataset.value = exact(result.scores[j]);
+      weightRows[j].weight.set(w);
+      weightRows[j].score.set(result.scores[j]);
     });
     if (document.activeElement !== xInput) xInput.value = String(qx);
     if (document.activeElement !== yInput) yInput.value = String(qy);
@@ -253,17 +259,13 @@ function render({ model, el: host }) {
     scaleText.title = exact(scale);
     outputCell.textContent = fmtVector(result.output, 3);
     outputCell.title = result.output.map(exact).join(", ");
-    live.textContent = `query (${fmt(qx, 2)}, ${fmt(qy, 2)}): ` + labels.map((label, j) => `${label} ${fmt(result.weights[j], 2)}`).join(", ");
+    live.textContent = `query (${fmt(qx, 2)}, ${fmt(qy, 2)}): ` + labels.map((label, j) => `${isolate(label)} ${fmt(result.weights[j], 2)}`).join(", ");
     root.dataset.state = stateJSON({ query, scale, scores: result.scores, weights: result.weights, output: result.output });
   }
 
-  model.on("change:query", update);
-  model.on("change:scale", update);
+  const stop = listen(model, ["query", "scale"], update);
   update();
-  return () => {
-    model.off("change:query", update);
-    model.off("change:scale", update);
-  };
+  return stop;
 }
 
 export default { render };

@@ -29,6 +29,14 @@ export function fmt(x, digits = 3) {
   return x.toFixed(digits).replaceAll("-", "−");
 }
 
+/**
+ * A label isolated for plain text (tooltips, aria-labels, live regions): FSI … PDI, the text form of <bdi>,
+ * so a right-to-left override inside a label cannot reorder the text around it.
+ */
+export function isolate(label) {
+  return `\u2068${label}\u2069`;
+}
+
 /** The exact value, as JavaScript prints it (shortest string that round-trips): for titles and data attributes. */
 export function exact(x) {
   if (x === null || x === undefined) return "none";
@@ -48,6 +56,151 @@ export function stateJSON(value) {
   return JSON.stringify(value, (_, x) => (x === -Infinity ? "-Infinity" : x === Infinity ? "Infinity" : x));
 }
 
+// --- scaffolding every explorer shares ---------------------------------------------------------
+
+let idCount = 0;
+/** An id unique on the page (several explorers, each with its own copy of this module, can share a page). */
+export function uniqueId(prefix) {
+  idCount += 1;
+  return `${prefix}-${idCount}-${Math.random().toString(36).slice(2, 7)}`;
+}
+
+/** set(changes): set traits from the page and send them to Python in one message. */
+export function setter(model) {
+  return (changes) => {
+    for (const [name, value] of Object.entries(changes)) model.set(name, value);
+    model.save_changes();
+  };
+}
+
+/** Call update() whenever one of the named traits changes; returns the cleanup that render returns. */
+export function listen(model, names, update) {
+  const events = names.map((name) => `change:${name}`);
+  for (const event of events) model.on(event, update);
+  return () => {
+    for (const event of events) model.off(event, update);
+  };
+}
+
+/** The explorer's box: data-explorer="kind", the title (if any), one line of help, then the content. */
+export function explorerRoot(kind, model, help, ...children) {
+  const title = model.get("title");
+  return el(
+    "div",
+    { class: `lx-root lx-${kind}`, "data-explorer": kind },
+    title ? el("div", { class: "lx-title" }, el("bdi", {}, title)) : null,
+    el("p", { class: "lx-help" }, help),
+    ...children,
+  );
+}
+
+/** A box that scrolls its content (both ways) inside the explorer, focusable so keyboards can scroll it too. */
+export function scrollRegion(label, content, extraClass = "") {
+  return el("div", { class: `lx-scroll ${extraClass}`.trim(), tabindex: 0, role: "region", "aria-label": label }, content);
+}
+
+/**
+ * Keep a long table's rows current without re-laying out every row on each interaction.
+ * refresh(paintRow) calls paintRow(j) now for the rows in the scroll box's view, and for the others after
+ * the next frame (or as soon as they scroll into view). Tables of up to `eager` rows are painted at once.
+ */
+export function lazyRows(scrollBox, trs, eager = 24) {
+  const inView = new Set();
+  let stale = new Set();
+  let paint = null;
+  let pending = false;
+  const catchUp = () => {
+    pending = false;
+    for (const j of stale) paint(j);
+    stale.clear();
+  };
+  const observer =
+    trs.length > eager && typeof IntersectionObserver === "function"
+      ? new IntersectionObserver(
+          (entries) => {
+            for (const entry of entries) {
+              const j = trs.indexOf(entry.target);
+              if (!entry.isIntersecting) inView.delete(j);
+              else {
+                inView.add(j);
+                if (stale.delete(j)) paint(j);
+              }
+            }
+          },
+          { root: scrollBox, rootMargin: "64px 0px" },
+        )
+      : null;
+  trs.forEach((tr) => observer?.observe(tr));
+  return {
+    refresh(paintRow) {
+      paint = paintRow;
+      if (!observer) return trs.forEach((_, j) => paintRow(j));
+      stale = new Set(trs.keys());
+      for (const j of inView) {
+        paintRow(j);
+        stale.delete(j);
+      }
+      if (!pending) {
+        pending = true;
+        requestAnimationFrame(() => setTimeout(catchUp, 0));
+      }
+    },
+    disconnect: () => observer?.disconnect(),
+  };
+}
+
+let measurer = null;
+/** The width in CSS pixels of the widest of `texts` in the explorers' table font. */
+export function textWidth(texts, font = TABLE_FONT) {
+  measurer ??= document.createElement("canvas").getContext("2d");
+  measurer.font = font;
+  return Math.ceil(Math.max(0, ...texts.map((t) => measurer.measureText(String(t)).width)));
+}
+const TABLE_FONT = "13px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+
+/**
+ * Give `table` fixed column widths (CSS pixels, padding included): the browser then lays out a changed cell
+ * without re-measuring every row of the table. Text wider than its column is cut with an ellipsis.
+ */
+export function fixColumns(table, widths) {
+  table.prepend(el("colgroup", {}, widths.map((w) => el("col", { style: `width:${w}px` }))));
+  table.classList.add("lx-fixed");
+  table.style.width = `${widths.reduce((a, b) => a + b, 0)}px`;
+}
+
+/** A table cell that shows a number (fixed decimals) and keeps its exact value in data-value: {td, set(x)}. */
+export function numberCell(step, digits = 3) {
+  const td = el("td", { class: "lx-num", "data-step": step });
+  let shownValue = td; // nothing shown yet
+  return {
+    td,
+    set(x) {
+      if (x === shownValue) return; // unchanged: no DOM write, no relayout
+      shownValue = x;
+      td.textContent = fmt(x, digits);
+      td.dataset.value = exact(x);
+    },
+  };
+}
+
+/** A table cell that shows a weight as a bar and a number, its exact value in data-value: {td, set(w)}. */
+export function weightCell() {
+  const bar = el("span", { class: "lx-bar" });
+  const number = el("span", { class: "lx-bar-number" });
+  const td = el("td", { class: "lx-weight", "data-step": "weight" }, el("span", { class: "lx-bar-track", "aria-hidden": "true" }, bar), number);
+  let shownValue = td;
+  return {
+    td,
+    set(w) {
+      if (w === shownValue) return;
+      shownValue = w;
+      number.textContent = fmt(w, 3);
+      td.dataset.value = exact(w);
+      bar.style.transform = `scaleX(${w ?? 0})`; // a transform needs no layout
+    },
+  };
+}
+
 // Cividis (colour-blind safe, monotone in lightness), 33 stops from matplotlib.
 const CIVIDIS_HEX =
   "00224e00285b002e6a0533711a386f273e6e32436d3b496c434e6c4b546c535a6d5a5f6e61656f686a716f70737676767d7c78" +
@@ -59,8 +212,11 @@ for (let i = 0; i < CIVIDIS_HEX.length; i += 6) {
 
 /** Colour of an attention weight w in [0, 1]: cividis of √w, so that small weights are still told apart. */
 export function weightColour(w) {
-  return cividis(Math.sqrt(Math.max(0, w)));
+  const t = Math.sqrt(Math.min(1, Math.max(0, Number.isFinite(w) ? w : 0)));
+  return WEIGHT_COLOURS[Math.round(t * (WEIGHT_COLOURS.length - 1))]; // shared: do not modify
 }
+// cividis at 1024 evenly spaced points: a heatmap repaint looks colours up instead of interpolating.
+const WEIGHT_COLOURS = Array.from({ length: 1024 }, (_, i) => cividis(i / 1023));
 
 /** A colour legend for weightColour: a gradient with ticks at 0, 0.05, 0.25, 0.5, 1. */
 export function weightLegend() {
@@ -97,9 +253,39 @@ export function rgb([r, g, b]) {
 const LABEL_FONT = "11px system-ui, -apple-system, 'Segoe UI', sans-serif";
 const HIDDEN_RGB = [230, 230, 230]; // masked cells: light grey with a diagonal stroke
 
-/** Black or white, whichever reads better on the colour. */
+/**
+ * Paint an (n, m) matrix of weights into `canvas`, one pixel per cell (scale it up with drawImage or CSS,
+ * pixelated). A null row, or hidden[i][j] = true, is a masked cell. Returns the canvas.
+ */
+export function paintMatrix(canvas, matrix, hidden = null, m = matrix[0]?.length ?? 0) {
+  const n = matrix.length;
+  if (canvas.width !== m || canvas.height !== n) {
+    canvas.width = m;
+    canvas.height = n;
+  }
+  const ctx = canvas.getContext("2d");
+  const image = ctx.createImageData(m, n);
+  const px = image.data;
+  for (let i = 0; i < n; i++) {
+    const row = matrix[i];
+    for (let j = 0; j < m; j++) {
+      const [r, g, b] = !row || (hidden && hidden[i][j]) ? HIDDEN_RGB : weightColour(row[j]);
+      const o = 4 * (i * m + j);
+      px[o] = r;
+      px[o + 1] = g;
+      px[o + 2] = b;
+      px[o + 3] = 255;
+    }
+  }
+  ctx.putImageData(image, 0, 0);
+  return canvas;
+}
+
+/** Black or white text on the colour [r, g, b], whichever has the higher WCAG contrast ratio. */
 export function textOn([r, g, b]) {
-  return 0.299 * r + 0.587 * g + 0.114 * b > 140 ? "#000" : "#fff";
+  const linear = (c) => ((c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+  const lum = 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  return (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) ? "#000" : "#fff";
 }
 
 /** Roving keyboard selection for a row of buttons: arrows, Home and End move and select. */
@@ -128,7 +314,7 @@ export function tokenPicker(tokens, label, onSelect) {
         type: "button",
         class: SPECIAL_TOKEN.test(token) ? "lx-token lx-special" : "lx-token",
         "data-index": i,
-        "aria-label": `${label}: ${token} (position ${i}${SPECIAL_TOKEN.test(token) ? ", special token" : ""})`,
+        "aria-label": `${label}: ${isolate(token)} (position ${i}${SPECIAL_TOKEN.test(token) ? ", special token" : ""})`,
         title: `position ${i}`,
         onclick: () => onSelect(i),
       },
@@ -141,10 +327,13 @@ export function tokenPicker(tokens, label, onSelect) {
     element,
     buttons,
     update(selected) {
+      if (selected === this.selected) return;
       buttons.forEach((b, i) => {
+        if (this.selected !== undefined && i !== selected && i !== this.selected) return; // only two buttons change
         b.setAttribute("aria-pressed", String(i === selected));
         b.tabIndex = i === selected ? 0 : -1;
       });
+      this.selected = selected;
     },
   };
 }
@@ -188,6 +377,17 @@ export class Heatmap {
     this.live = liveRegion();
     this.element = el("div", { class: "lx-heatmap-wrap" }, this.canvas, this.tooltip, this.live);
     if (interactive) this._listen();
+    // The labels take the theme's text colour: redraw when the page switches between light and dark.
+    if (typeof MutationObserver === "function") {
+      this._themeWatch = new MutationObserver(() => this.data && this.draw(this.data));
+      this._themeWatch.observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme", "data-mode", "class"] });
+      if (document.body) this._themeWatch.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light"] });
+    }
+  }
+
+  /** Stop following the page's theme (when the view is removed). */
+  stop() {
+    this._themeWatch?.disconnect();
   }
 
   _geometry() {
@@ -207,7 +407,7 @@ export class Heatmap {
     return this._g;
   }
 
-  /** Draw {matrix, hidden, highlightRow}: cells through one ImageData (one pixel per cell, scaled up). */
+  /** Draw {matrix, hidden, highlightRow}: one pixel per cell (paintMatrix), scaled up. */
   draw(data) {
     this.data = data;
     const g = (this.geometry = this._geometry());
@@ -216,8 +416,8 @@ export class Heatmap {
     if (canvas.width !== Math.round(g.width * dpr) || canvas.height !== Math.round(g.height * dpr)) {
       canvas.width = Math.round(g.width * dpr);
       canvas.height = Math.round(g.height * dpr);
-      canvas.style.width = `${g.width}px`;
-      canvas.style.height = `${g.height}px`;
+      canvas.style.width = `${g.width}px`; // at most the box's width (CSS max-width); the height follows
+      canvas.style.height = "auto";
       canvas.dataset.geometry = JSON.stringify({ left: g.left, top: g.top, cell: g.cell, rows: g.n, cols: g.m });
     }
     const ctx = canvas.getContext("2d");
@@ -226,25 +426,10 @@ export class Heatmap {
     const { matrix, hidden } = data;
     const isHidden = (i, j) => !matrix[i] || (hidden && hidden[i] && hidden[i][j]);
 
-    if (!this._pixels || this._pixels.width !== g.m || this._pixels.height !== g.n) {
-      this._pixels = document.createElement("canvas");
-      this._pixels.width = g.m;
-      this._pixels.height = g.n;
-      this._image = this._pixels.getContext("2d").createImageData(g.m, g.n);
+    if (!this._pixels || this._painted?.matrix !== matrix || this._painted?.hidden !== hidden) {
+      this._pixels = paintMatrix(this._pixels || document.createElement("canvas"), matrix, hidden, g.m);
+      this._painted = { matrix, hidden }; // the same arrays next time (only the highlighted row moved): no repaint
     }
-    const px = this._image.data;
-    for (let i = 0; i < g.n; i++) {
-      const row = matrix[i];
-      for (let j = 0; j < g.m; j++) {
-        const [r, gr, b] = isHidden(i, j) ? HIDDEN_RGB : weightColour(row[j]);
-        const o = 4 * (i * g.m + j);
-        px[o] = r;
-        px[o + 1] = gr;
-        px[o + 2] = b;
-        px[o + 3] = 255;
-      }
-    }
-    this._pixels.getContext("2d").putImageData(this._image, 0, 0);
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(this._pixels, g.left, g.top, g.m * g.cell, g.n * g.cell);
 
@@ -332,8 +517,9 @@ export class Heatmap {
     const g = this.geometry;
     if (!g) return null;
     const box = this.canvas.getBoundingClientRect();
-    const j = Math.floor((event.clientX - box.left - g.left) / g.cell);
-    const i = Math.floor((event.clientY - box.top - g.top) / g.cell);
+    const shrink = box.width / g.width || 1; // < 1 when a narrow screen scales the canvas down
+    const j = Math.floor(((event.clientX - box.left) / shrink - g.left) / g.cell);
+    const i = Math.floor(((event.clientY - box.top) / shrink - g.top) / g.cell);
     return i >= 0 && i < g.n && j >= 0 && j < g.m ? [i, j] : null;
   }
 

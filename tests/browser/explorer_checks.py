@@ -14,7 +14,19 @@ import math
 import numpy as np
 
 import lessons_lib as ll
-from lessons_lib.explorers import online_softmax_steps
+import lessons_lib.explorers
+from lessons_lib import online_softmax_steps
+from lessons_lib.explorers import (
+    AttentionExplorer,
+    BlockPathExplorer,
+    HeadsExplorer,
+    OnlineSoftmaxExplorer,
+    RopeExplorer,
+    SoftLookupExplorer,
+    TrainingExplorer,
+)
+from lessons_lib.explorers._base import ExplorerBase
+from lessons_lib.masks import explorer_mask
 
 EXACT = dict(rtol=1e-9, atol=1e-12)  # JS and numpy both compute in float64; only summation order differs
 
@@ -58,24 +70,12 @@ def assert_weight_text_matches(root, weights, digits: int = 3):
 # --- AttentionExplorer ----------------------------------------------------------------------------
 
 
-def _attention_mask(n, mode, padding_length, masked_cells):
-    if mode == "causal":
-        return ll.causal_mask(n)
-    if mode == "padding":
-        return np.broadcast_to(ll.padding_mask([padding_length or n], n)[0], (n, n)).copy()
-    allowed = np.ones((n, n), dtype=bool)
-    if mode == "custom":
-        for i, j in masked_cells:
-            allowed[i, j] = False
-    return allowed
-
-
 def expected_attention_row(data, now):
     """lessons_lib's weights, output and entropy for the query, scale and mask the explorer shows now."""
     q, k, v = (np.array(data[name]) for name in ("q", "k", "v"))
     n = len(data["tokens"])
     i = now["query_index"]
-    allowed = _attention_mask(n, now["mask_mode"], now["padding_length"], now["masked_cells"])
+    allowed = explorer_mask(now["mask_mode"], n, now["padding_length"], now["masked_cells"])
     row_mask = np.ones((n, n), dtype=bool)
     row_mask[i] = allowed[i]  # other rows may have every key masked (custom mode); they do not matter here
     output, weights = ll.scaled_dot_product_attention(q, k, v, mask=row_mask, scale=now["scale"])
@@ -125,8 +125,28 @@ def check_attention(page, root, data):
     assert shown(root)["query_index"] == n - 1
     assert_attention_matches_numpy(root, data, "after keyboard selection")
 
+    controls = data.get("controls", ["scale", "mask"])
+    assert root.locator('[data-control="scale"]').is_visible() == ("scale" in controls)
+    assert root.locator('[data-control="mask"]').is_visible() == ("mask" in controls)
+    if "scale" in controls:
+        _check_attention_scale(page, root, data)
+    if "mask" in controls:
+        _check_attention_mask(page, root, data)
+    else:  # without mask controls a heatmap click picks the query, and the mask never changes
+        canvas = root.locator("canvas.lx-heatmap")
+        before = shown(root)
+        cx, cy = _heatmap_cell_centre(canvas, n // 2, 0)
+        canvas.click(position={"x": cx, "y": cy})
+        now = assert_attention_matches_numpy(root, data, "heatmap row clicked")
+        assert now["query_index"] == n // 2
+        assert (now["mask_mode"], now["masked_cells"]) == (before["mask_mode"], before["masked_cells"])
+
+
+def _check_attention_scale(page, root, data):
+    n = len(data["tokens"])
     # 3. Moving the scale slider up lowers the entropy of the row.
-    root.locator("input[type=radio][value=none]").check()
+    if "mask" in data.get("controls", ["mask"]):
+        root.locator("input[type=radio][value=none]").check()
     root.get_by_role("button", name="reset to 1/√d_k").click()
     before = shown(root)
     assert before["scale"] == data["default_scale"]
@@ -149,6 +169,10 @@ def check_attention(page, root, data):
     assert_attention_matches_numpy(root, data, "at the smallest scale")
     root.get_by_role("button", name="reset to 1/√d_k").click()
 
+
+def _check_attention_mask(page, root, data):
+    n = len(data["tokens"])
+    tokens = root.locator("button.lx-token")
     # 4. Causal: every future weight is exactly zero, for every query we look at.
     root.locator("input[type=radio][value=causal]").check()
     for target in sorted({0, n // 2, n - 1}):
@@ -398,6 +422,41 @@ def check_block_path(page, root, data):
     root.locator("input[type=radio][value=pre]").check()
     assert_block_path_matches_numpy(root, data, "pre-norm again")
 
+# --- TrainingExplorer ------------------------------------------------------------------------------
+
+
+def assert_training_matches(root, data, what):
+    now = shown(root)
+    matrix = np.array(data["snapshots"])[now["snapshot_index"], now["head"]]
+    assert now["step"] == data["snapshot_steps"][now["snapshot_index"]], what
+    assert_close(now["weights"], matrix, f"{what}: weights")
+    values = root.locator("td.lx-map-cell").evaluate_all("cells => cells.map(c => Number(c.dataset.value))")
+    assert_close(values, matrix.ravel(), f"{what}: the map's cells")
+    texts = root.locator("td.lx-map-cell").all_inner_texts()
+    assert all(abs(shown_text_number(t) - w) <= 0.005 + 1e-12 for t, w in zip(texts, matrix.ravel())), what
+    assert_close(now["loss"], data["losses"][min(now["step"], len(data["losses"]) - 1)], f"{what}: loss")
+    assert f"step {now['step']} of" in root.locator("output.lx-num").inner_text()
+    return now
+
+
+def check_training(page, root, data):
+    slider = root.locator("input.lx-slider")
+    last = len(data["snapshot_steps"]) - 1
+    slider.focus()
+    page.keyboard.press("Home")
+    assert assert_training_matches(root, data, "first snapshot")["snapshot_index"] == 0
+    page.keyboard.press("ArrowRight")
+    assert assert_training_matches(root, data, "second snapshot")["snapshot_index"] == min(1, last)
+    page.keyboard.press("End")
+    assert assert_training_matches(root, data, "last snapshot")["snapshot_index"] == last
+    heads = len(data["head_labels"])
+    if heads > 1:
+        root.locator("select.lx-select").select_option(str(heads - 1))
+        assert assert_training_matches(root, data, "last head")["head"] == heads - 1
+    # The marker on the loss curve sits at the snapshot's step.
+    assert root.locator("svg line.lx-step-marker").count() == 1
+
+
 CHECKS = {
     "AttentionExplorer": check_attention,
     "SoftLookupExplorer": check_soft_lookup,
@@ -405,4 +464,33 @@ CHECKS = {
     "OnlineSoftmaxExplorer": check_online_softmax,
     "RopeExplorer": check_rope,
     "BlockPathExplorer": check_block_path,
+    "TrainingExplorer": check_training,
 }
+
+
+def _examples():
+    rng = np.random.default_rng(3)
+    tokens = ["The", "cat", "sat", "on", "the", "mat"]
+    return {
+        "AttentionExplorer": AttentionExplorer(tokens, *rng.normal(size=(3, 6, 4))),
+        "SoftLookupExplorer": SoftLookupExplorer([[0.9, 0.0], [1.0, 0.1], [0.1, 1.0]], [[1, 0], [0, 1], [0.5, 0.5]], ["cat", "dog", "car"]),
+        "HeadsExplorer": HeadsExplorer(tokens, ll.softmax(rng.normal(size=(2, 3, 6, 6)) * 2)),
+        "OnlineSoftmaxExplorer": OnlineSoftmaxExplorer(rng.normal(size=3), rng.normal(size=(7, 3)) * 3, rng.normal(size=(7, 2)), 3),
+        "TrainingExplorer": TrainingExplorer(tokens[:4], ll.softmax(rng.normal(size=(5, 2, 4, 4)) * 2), [0, 2, 5, 10, 20], np.geomspace(3, 0.1, 20)),
+        "RopeExplorer": RopeExplorer(rng.normal(size=8), rng.normal(size=8), 5, 2, base=100.0, max_position=31),
+        "BlockPathExplorer": BlockPathExplorer(tokens, rng.normal(size=(6, 8)), ll.init_block_params(8, 2, 16), 2),
+    }
+
+
+def explorer_names() -> list[str]:
+    """Every explorer the package exports (lessons_lib.explorers.__all__): each needs a check and an example."""
+    return [
+        name
+        for name in lessons_lib.explorers.__all__
+        if isinstance(getattr(lessons_lib.explorers, name), type) and issubclass(getattr(lessons_lib.explorers, name), ExplorerBase)
+    ]
+
+
+def example(name: str):
+    """A small explorer of the class ``name``, for the harness page (KeyError: add one to _examples)."""
+    return _examples()[name]

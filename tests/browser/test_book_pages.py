@@ -23,10 +23,10 @@ from browser_support import (
     screenshot,
     wait_for_explorers,
 )
-from explorer_checks import CHECKS
+from explorer_checks import CHECKS, explorer_names
 
 PAGES = chapter_pages()
-EXPLORER_CALL = re.compile(r"\b(SoftLookup|Attention|Heads|OnlineSoftmax|Rope|BlockPath)Explorer(?:\.from_embeddings)?\(")
+EXPLORER_CALL = re.compile(r"\b(?:" + "|".join(explorer_names()) + r")(?:\.from_\w+)?\(")  # a constructor or a from_… classmethod
 
 
 def _explorers_in_built_pages():
