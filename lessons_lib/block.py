@@ -11,11 +11,10 @@ with FFN(h) = GELU(h @ W_1 + b_1) @ W_2 + b_2 and the exact (erf) GELU.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from ._checks import as_float_array, check_bool, check_positive_int
+from ._checks import as_float_array, check_bool, check_positive_int, check_real
 from .multi_head import init_multi_head_params, multi_head_attention
 
 __all__ = [
@@ -152,10 +151,8 @@ def gelu(x):
 
 
 def _check_eps(eps) -> float:
-    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (numbers.Real, np.floating, np.integer)):
-        raise TypeError(f"eps must be a real number, got {type(eps).__name__}")
-    eps = float(eps)
-    if not math.isfinite(eps) or eps < 0:
+    eps = check_real("eps", eps)
+    if eps < 0:
         raise ValueError(f"eps must be finite and >= 0, got {eps}")
     return eps
 
