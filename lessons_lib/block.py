@@ -83,7 +83,7 @@ def _erf_coefficients():
 
 def _erf32(x):
     """erf of a float32 array, in float32 (error about 1e-7, the precision of float32 itself)."""
-    z = np.minimum(x, np.float32(4.0))
+    z = np.asarray(np.minimum(x, np.float32(4.0)))  # an array even for a scalar: the next line works in place
     np.maximum(z, np.float32(-4.0), out=z)  # NaN stays NaN
     z2 = z * z
     p = z2 * _ERF32_P[0]  # Horner's rule, in place
