@@ -11,11 +11,10 @@ with FFN(h) = GELU(h @ W_1 + b_1) @ W_2 + b_2 and the exact (erf) GELU.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from ._checks import as_float_array, check_bool, check_positive_int
+from ._checks import as_float_array, check_bool, check_positive_int, check_real
 from .multi_head import init_multi_head_params, multi_head_attention
 
 __all__ = [
@@ -26,6 +25,7 @@ __all__ = [
     "feed_forward",
     "init_block_params",
     "transformer_block",
+    "transformer_block_stages",
     "BLOCK_PARAM_NAMES",
 ]
 
@@ -83,16 +83,19 @@ def _erf_coefficients():
 
 def _erf32(x):
     """erf of a float32 array, in float32 (error about 1e-7, the precision of float32 itself)."""
-    z = np.clip(x, np.float32(-4.0), np.float32(4.0))
+    z = np.asarray(np.minimum(x, np.float32(4.0)))  # an array even for a scalar: the next line works in place
+    np.maximum(z, np.float32(-4.0), out=z)  # NaN stays NaN
     z2 = z * z
-    p = np.full_like(z2, _ERF32_P[0])
-    for c in _ERF32_P[1:]:
-        p *= z2
+    p = z2 * _ERF32_P[0]  # Horner's rule, in place
+    for c in _ERF32_P[1:-1]:
         p += c
-    q = np.full_like(z2, _ERF32_Q[0])
-    for c in _ERF32_Q[1:]:
-        q *= z2
+        p *= z2
+    p += _ERF32_P[-1]
+    q = z2 * _ERF32_Q[0]
+    for c in _ERF32_Q[1:-1]:
         q += c
+        q *= z2
+    q += _ERF32_Q[-1]
     p *= z
     p /= q
     return p
@@ -148,10 +151,8 @@ def gelu(x):
 
 
 def _check_eps(eps) -> float:
-    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (numbers.Real, np.floating, np.integer)):
-        raise TypeError(f"eps must be a real number, got {type(eps).__name__}")
-    eps = float(eps)
-    if not math.isfinite(eps) or eps < 0:
+    eps = check_real("eps", eps)
+    if eps < 0:
         raise ValueError(f"eps must be finite and >= 0, got {eps}")
     return eps
 
@@ -304,3 +305,31 @@ def transformer_block(x, params, num_heads, *, causal=False, mask=None, norm_fir
     if not np.all(np.isfinite(out)):
         _refuse_nonfinite(p, "block")
     return out, weights
+
+
+def transformer_block_stages(x, params, num_heads, *, causal=False, mask=None, norm_first=True, eps=1e-5):
+    """Every intermediate vector of one block, for looking inside it; returns ``(names, stages, weights)``.
+
+    names: the 7 stage labels; stages: (7, ..., n, d_model), from the input to the output (the last stage
+    equals :func:`transformer_block`'s output); weights: the attention weights (..., num_heads, n, n).
+    """
+    out, weights = transformer_block(x, params, num_heads, causal=causal, mask=mask, norm_first=norm_first, eps=eps)
+    x = as_float_array("x", x)
+    p = _check_block_params(params, x.shape[-1], x.dtype)
+    ffn_params = (p["W_1"], p["b_1"], p["W_2"], p["b_2"])
+    if norm_first:
+        names = ["x (input)", "LN1(x)", "MHA(LN1(x))", "h = x + MHA(LN1(x))", "LN2(h)", "FFN(LN2(h))", "out = h + FFN(LN2(h))"]
+        a = layer_norm(x, p["ln1_gamma"], p["ln1_beta"], eps)
+        attended = multi_head_attention(a, params, num_heads, mask=mask, causal=causal)[0]
+        h = x + attended
+        b = layer_norm(h, p["ln2_gamma"], p["ln2_beta"], eps)
+        f = feed_forward(b, *ffn_params)
+        stages = [x, a, attended, h, b, f, out]
+    else:
+        names = ["x (input)", "MHA(x)", "x + MHA(x)", "h = LN1(x + MHA(x))", "FFN(h)", "h + FFN(h)", "out = LN2(h + FFN(h))"]
+        attended = multi_head_attention(x, params, num_heads, mask=mask, causal=causal)[0]
+        r = x + attended
+        h = layer_norm(r, p["ln1_gamma"], p["ln1_beta"], eps)
+        f = feed_forward(h, *ffn_params)
+        stages = [x, attended, r, h, f, h + f, out]
+    return names, np.stack(stages), weights

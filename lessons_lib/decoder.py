@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import as_float_array, check_positive_int
+from ._checks import as_float_array, check_positive_int, check_real
 from .attention import scaled_dot_product_attention, softmax
 from .block import BLOCK_PARAM_NAMES, feed_forward, init_block_params, layer_norm, transformer_block
 from .multi_head import merge_heads, split_heads
@@ -126,10 +126,8 @@ def next_token_distribution(logits, temperature=1.0):
 
 
 def _check_temperature(temperature) -> float:
-    if isinstance(temperature, (bool, np.bool_)) or not isinstance(temperature, (numbers.Real, np.floating, np.integer)):
-        raise TypeError(f"temperature must be a real number, got {type(temperature).__name__}")
-    temperature = float(temperature)
-    if not np.isfinite(temperature) or temperature < 0:
+    temperature = check_real("temperature", temperature)
+    if temperature < 0:
         raise ValueError(f"temperature must be finite and >= 0, got {temperature}")
     return temperature
 

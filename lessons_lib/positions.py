@@ -7,20 +7,17 @@ each token sits. Row-vector convention: a sequence is ``(..., n, d)``.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from ._checks import as_float_array, check_positive_int
+from ._checks import as_float_array, check_positive_int, check_real
 
 __all__ = ["sinusoidal_positions", "rope", "alibi_slopes", "alibi_bias"]
 
 
 def _check_base(base) -> float:
-    if isinstance(base, (bool, np.bool_)) or not isinstance(base, (numbers.Real, np.floating, np.integer)):
-        raise TypeError(f"base must be a real number, got {type(base).__name__}")
-    base = float(base)
-    if not math.isfinite(base) or base <= 1.0:
+    base = check_real("base", base)
+    if base <= 1.0:
         raise ValueError(f"base must be a finite number greater than 1, got {base}")
     return base
 

@@ -280,3 +280,17 @@ X = np.random.default_rng(13).normal(size=(5, D))
 def test_block_rejects_bad_input(x, params, num_heads, kwargs, error, message):
     with pytest.raises(error, match=message):
         ll.transformer_block(x, params, num_heads, **kwargs)
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_block_stages_end_at_the_block_output(norm_first):
+    from lessons_lib.block import transformer_block_stages
+
+    x = np.random.default_rng(14).normal(size=(5, D))
+    p = _random_block()
+    names, stages, weights = transformer_block_stages(x, p, HEADS, norm_first=norm_first)
+    out, expected_weights = ll.transformer_block(x, p, HEADS, norm_first=norm_first)
+    assert len(names) == stages.shape[0] == 7
+    np.testing.assert_array_equal(stages[0], x)
+    np.testing.assert_allclose(stages[-1], out, atol=1e-12)
+    np.testing.assert_array_equal(weights, expected_weights)

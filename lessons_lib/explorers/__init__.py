@@ -8,6 +8,8 @@ In a live kernel its settings are synced traits, readable and settable from Pyth
 - :class:`AttentionExplorer` — chapters 2–4: click a token, follow scores → scale → mask → softmax → sum.
 - :class:`HeadsExplorer` — chapters 5 and 7: all heads side by side, click one to enlarge it.
 - :class:`OnlineSoftmaxExplorer` — chapter 6: step through the key blocks of the online softmax.
+- :class:`RopeExplorer` — chapter 8: rotate a query and a key by their positions; the score follows the offset.
+- :class:`BlockPathExplorer` — chapter 9: one token's path through a transformer block, pre- or post-norm.
 - :class:`TrainingExplorer` — chapter 10: slide through training; the attention map beside the loss curve.
 
 Bad data raises ``ValueError`` (:class:`ExplorerValueError`) before anything is displayed.
@@ -27,6 +29,8 @@ from .attention import MASK_MODES, AttentionExplorer
 from .heads import HeadsExplorer
 from .online_softmax import OnlineSoftmaxExplorer
 from .soft_lookup import SoftLookupExplorer
+from .rope import RopeExplorer
+from .block_path import BlockPathExplorer
 from .training import TrainingExplorer
 
 __all__ = [
@@ -36,5 +40,7 @@ __all__ = [
     "OnlineSoftmaxExplorer",
     "ExplorerValueError",
     "MASK_MODES",
+    "RopeExplorer",
+    "BlockPathExplorer",
     "TrainingExplorer",
 ]

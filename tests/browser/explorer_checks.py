@@ -16,7 +16,15 @@ import numpy as np
 import lessons_lib as ll
 import lessons_lib.explorers
 from lessons_lib import online_softmax_steps
-from lessons_lib.explorers import AttentionExplorer, HeadsExplorer, OnlineSoftmaxExplorer, SoftLookupExplorer, TrainingExplorer
+from lessons_lib.explorers import (
+    AttentionExplorer,
+    BlockPathExplorer,
+    HeadsExplorer,
+    OnlineSoftmaxExplorer,
+    RopeExplorer,
+    SoftLookupExplorer,
+    TrainingExplorer,
+)
 from lessons_lib.explorers._base import ExplorerBase
 from lessons_lib.masks import explorer_mask
 
@@ -344,6 +352,76 @@ def check_online_softmax(page, root, data):
     assert_close(shown(root)["output"], exact_output, "end button")
 
 
+
+# --- RopeExplorer ---------------------------------------------------------------------------------
+
+
+def assert_rope_matches_numpy(root, data, what):
+    now = shown(root)
+    q, k = np.array(data["q"])[None], np.array(data["k"])[None]
+    q_rot = ll.rope(q, [now["query_position"]], base=data["base"])[0]
+    k_rot = ll.rope(k, [now["key_position"]], base=data["base"])[0]
+    half = q_rot.size // 2
+    assert_close(now["score"], q_rot @ k_rot, f"{what}: score")
+    assert_close(now["contributions"], q_rot[:half] * k_rot[:half] + q_rot[half:] * k_rot[half:], f"{what}: pairs")
+    assert now["offset"] == now["query_position"] - now["key_position"]
+    score_text = root.locator('[data-role="score"]')
+    assert abs(shown_text_number(score_text.inner_text()) - now["score"]) <= 0.5e-4 + 1e-12
+    return now
+
+
+def check_rope(page, root, data):
+    start = assert_rope_matches_numpy(root, data, "as loaded")
+    sliders = root.locator("input[type=range]")
+    sliders.nth(0).fill("20")
+    sliders.nth(1).fill("9")
+    moved = assert_rope_matches_numpy(root, data, "after the sliders")
+    assert (moved["query_position"], moved["key_position"]) == (20, 9)
+    forward = root.locator('button[data-role="both-forward"]')
+    for step in range(1, 4):
+        forward.click()
+        now = assert_rope_matches_numpy(root, data, f"both +{step}")
+        assert (now["query_position"], now["key_position"]) == (20 + step, 9 + step)
+        assert abs(now["score"] - moved["score"]) < 1e-9, "moving both positions together must keep the score"
+    root.locator('button[data-role="both-back"]').click()
+    assert shown(root)["query_position"] == 22
+    sliders.nth(0).fill(str(start["query_position"]))
+    sliders.nth(1).fill(str(start["key_position"]))
+    assert_rope_matches_numpy(root, data, "back to the start")
+
+
+# --- BlockPathExplorer ----------------------------------------------------------------------------
+
+
+def assert_block_path_matches_numpy(root, data, what):
+    now = shown(root)
+    order = "pre" if now["norm_first"] else "post"
+    stages, weights = np.array(data[f"{order}_stages"]), np.array(data[f"{order}_weights"])
+    token = now["token_index"]
+    assert now["names"] == data[f"{order}_names"], f"{what}: stage names"
+    assert_close(now["norms"], np.linalg.norm(stages[:, token], axis=-1), f"{what}: norms")
+    assert_close(now["attention"], weights[:, token], f"{what}: attention rows")
+    assert_close(cell_values(root, "norm"), np.linalg.norm(stages[:, token], axis=-1), f"{what}: norms in the table")
+    assert_close(cell_values(root, "attention"), weights[:, token].ravel(), f"{what}: weights in the table")
+    return now
+
+
+def check_block_path(page, root, data):
+    tokens = root.locator("button.lx-token")
+    assert tokens.count() == len(data["tokens"])
+    assert_block_path_matches_numpy(root, data, "as loaded")
+    for target in (0, len(data["tokens"]) - 1):
+        tokens.nth(target).click()
+        assert shown(root)["token_index"] == target
+        assert_block_path_matches_numpy(root, data, f"token {target}")
+    root.locator("input[type=radio][value=post]").check()
+    assert shown(root)["norm_first"] is False
+    assert_block_path_matches_numpy(root, data, "post-norm")
+    norms = shown(root)["norms"]
+    assert abs(norms[-1] - math.sqrt(len(data["pre_stages"][0][0]))) < 1e-3  # post-norm ends on a LayerNorm (gamma 1)
+    root.locator("input[type=radio][value=pre]").check()
+    assert_block_path_matches_numpy(root, data, "pre-norm again")
+
 # --- TrainingExplorer ------------------------------------------------------------------------------
 
 
@@ -384,6 +462,8 @@ CHECKS = {
     "SoftLookupExplorer": check_soft_lookup,
     "HeadsExplorer": check_heads,
     "OnlineSoftmaxExplorer": check_online_softmax,
+    "RopeExplorer": check_rope,
+    "BlockPathExplorer": check_block_path,
     "TrainingExplorer": check_training,
 }
 
@@ -397,6 +477,8 @@ def _examples():
         "HeadsExplorer": HeadsExplorer(tokens, ll.softmax(rng.normal(size=(2, 3, 6, 6)) * 2)),
         "OnlineSoftmaxExplorer": OnlineSoftmaxExplorer(rng.normal(size=3), rng.normal(size=(7, 3)) * 3, rng.normal(size=(7, 2)), 3),
         "TrainingExplorer": TrainingExplorer(tokens[:4], ll.softmax(rng.normal(size=(5, 2, 4, 4)) * 2), [0, 2, 5, 10, 20], np.geomspace(3, 0.1, 20)),
+        "RopeExplorer": RopeExplorer(rng.normal(size=8), rng.normal(size=8), 5, 2, base=100.0, max_position=31),
+        "BlockPathExplorer": BlockPathExplorer(tokens, rng.normal(size=(6, 8)), ll.init_block_params(8, 2, 16), 2),
     }
 
 
