@@ -1,8 +1,6 @@
 """Cross-entropy, Adam, the tiny transformer and its training: checked against torch, finite differences,
-the shipped runs of tools/train_chapter10.py, and for determinism under any BLAS thread count."""
+the shipped runs of tools/train_chapter10.py (recipes in lessons_lib.training_runs), and for determinism under any BLAS thread count."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,14 +11,13 @@ from lessons_lib.training import IGNORE_INDEX, Adam, TinyTransformer, cross_entr
 
 torch = pytest.importorskip("torch")
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("train_chapter10", ROOT / "tools" / "train_chapter10.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The run recipes tools/train_chapter10.py uses (they live in the library so the chapter can re-run them)."""
+    from lessons_lib import training_runs
+
+    return training_runs
 
 
 # ------------------------------------------------------------------------------------- loss
