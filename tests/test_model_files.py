@@ -130,3 +130,18 @@ def test_config_not_json(copy_of_model):
 
 def test_model_file_error_is_a_value_error():
     assert issubclass(ModelFileError, ValueError)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "relabelled", "tokenizer", "config"])
+def test_load_model_names_the_damaged_file(copy_of_model, damage):
+    weights = copy_of_model / "model.safetensors"
+    if damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[:1000])
+    elif damage == "relabelled":
+        _rewrite_header(weights, lambda h: h["embeddings.LayerNorm.weight"].update(dtype="I32"))
+    elif damage == "tokenizer":
+        (copy_of_model / "tokenizer.json").write_bytes(b"\x00\x01 not a tokenizer")
+    else:
+        (copy_of_model / "config.json").write_text(json.dumps({"hidden_size": "many"}))
+    with pytest.raises(ModelFileError, match=str(copy_of_model).replace("\\", "\\\\") + r".*reinstall"):
+        pretrained.load_model(copy_of_model)
