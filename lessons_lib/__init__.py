@@ -3,18 +3,12 @@
 Row-vector convention, as in ``Z = softmax(Q Kᵀ / √d_k) V``. Boolean masks: True = may attend.
 """
 
-from .attention import (
-    causal_mask,
-    hard_lookup,
-    padding_mask,
-    scaled_dot_product_attention,
-    soft_lookup,
-    softmax,
-)
+from .attention import hard_lookup, scaled_dot_product_attention, soft_lookup, softmax
+from .masks import causal_mask, padding_mask
 from .analysis import entropy, expected_dot_product_variance, sample_dot_products, softmax_jacobian
 from .chunked import chunked_attention
 from .multi_head import init_multi_head_params, multi_head_attention
-from .toy_data import toy_projections, toy_sentence
+from .online_softmax import online_softmax_steps
 
 __all__ = [
     "softmax",
@@ -30,8 +24,7 @@ __all__ = [
     "softmax_jacobian",
     "sample_dot_products",
     "expected_dot_product_variance",
-    "toy_sentence",
-    "toy_projections",
+    "online_softmax_steps",
 ]
 
 __version__ = "0.1.0"

@@ -7,11 +7,10 @@ along the last axis unless an ``axis`` argument says otherwise.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from ._checks import as_float_array, check_positive_int
+from ._checks import as_float_array, check_integer, check_positive_int, check_real
 from .attention import softmax
 
 __all__ = [
@@ -22,23 +21,30 @@ __all__ = [
 ]
 
 
-def _check_axis(axis, ndim: int, shape) -> int:
-    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (numbers.Integral, np.integer)):
-        raise TypeError(f"axis must be an integer, got {type(axis).__name__}")
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"axis={axis} is out of range for weights of shape {shape}")
-    return int(axis) % ndim
+_FLOAT64_MAX = float(np.finfo(np.float64).max)
 
 
-def _check_real(name: str, value, *, positive: bool = False) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return value
+def _check_normal(d_k: int, std, mean, *, variance: bool) -> tuple[float, float]:
+    """The std and mean of N(mean, std²) entries of q and k: finite, std >= 0, and small enough that the
+    dot products of d_k of them (or, with ``variance``, their variance) stay finite in float64."""
+    std = check_real("std", std)
+    if std < 0:
+        raise ValueError(f"std must be non-negative, got {std}")
+    mean = check_real("mean", mean)
+    what = "the variance of q·k" if variance else "the dot products q·k"
+    try:  # Python floats raise OverflowError where numpy would give inf
+        if variance:
+            largest = d_k * (std**4 + 2.0 * mean**2 * std**2)
+        else:  # normal draws stay within 40 std of the mean: |q·k| <= d_k (|mean| + 40 std)²
+            largest = d_k * (abs(mean) + 40.0 * std) ** 2
+    except OverflowError:
+        largest = math.inf
+    if not largest < _FLOAT64_MAX:
+        raise ValueError(
+            f"std={std:g} and mean={mean:g} are too large for d_k={d_k}: {what} would overflow float64; "
+            "choose a smaller std or mean"
+        )
+    return std, mean
 
 
 def entropy(weights, axis=-1, base=None):
@@ -47,7 +53,10 @@ def entropy(weights, axis=-1, base=None):
     weights: (..., n) non-negative, each slice summing to 1; returns (...), the shape without ``axis``.
     """
     p = as_float_array("weights", weights, min_ndim=1)
-    axis = _check_axis(axis, p.ndim, p.shape)
+    axis = check_integer("axis", axis)
+    if not -p.ndim <= axis < p.ndim:
+        raise ValueError(f"axis={axis} is out of range for weights of shape {p.shape}")
+    axis %= p.ndim
     if p.shape[axis] == 0:
         raise ValueError(f"weights has an empty axis {axis}: shape {p.shape}")
     if (p < 0).any():
@@ -61,7 +70,7 @@ def entropy(weights, axis=-1, base=None):
             f"weights must sum to 1 along axis {axis} (shape {p.shape}); the worst slice is off by {worst:.3g}"
         )
     if base is not None:
-        base = _check_real("base", base, positive=True)
+        base = check_real("base", base, positive=True)
         if base == 1.0:
             raise ValueError("base must not be 1 (log base 1 is undefined)")
     logs = np.log(p, out=np.zeros_like(p), where=p > 0)
@@ -92,13 +101,8 @@ def sample_dot_products(d_k, n_samples, std=1.0, mean=0.0, seed=0):
     """
     d_k = check_positive_int("d_k", d_k)
     n_samples = check_positive_int("n_samples", n_samples)
-    std = _check_real("std", std)
-    if std < 0:
-        raise ValueError(f"std must be non-negative, got {std}")
-    mean = _check_real("mean", mean)
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (numbers.Integral, np.integer)):
-        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
-    rng = np.random.default_rng(int(seed))
+    std, mean = _check_normal(d_k, std, mean, variance=False)
+    rng = np.random.default_rng(check_integer("seed", seed, minimum=0))
     out = np.empty(n_samples)
     chunk = max(1, 2_000_000 // d_k)  # about 16 MB per operand
     for start in range(0, n_samples, chunk):
@@ -112,8 +116,5 @@ def sample_dot_products(d_k, n_samples, std=1.0, mean=0.0, seed=0):
 def expected_dot_product_variance(d_k, std=1.0, mean=0.0):
     """Exact Var(q·k) = d_k (σ⁴ + 2 μ² σ²) for independent q, k with i.i.d. N(μ, σ²) entries."""
     d_k = check_positive_int("d_k", d_k)
-    std = _check_real("std", std)
-    if std < 0:
-        raise ValueError(f"std must be non-negative, got {std}")
-    mean = _check_real("mean", mean)
+    std, mean = _check_normal(d_k, std, mean, variance=True)
     return float(d_k * (std**4 + 2.0 * mean**2 * std**2))

@@ -5,20 +5,21 @@ independent, so ``num_threads`` CPU cores can work on that many groups at once),
 keys are visited ``block_size`` at a time. A running max ``m``, running sum ``l`` and un-normalised output
 ``acc`` are rescaled as each key block arrives, which gives exactly the softmax-weighted sum.
 Scratch memory is ``query_block × block_size`` numbers per worker thread, whatever n is.
+:func:`lessons_lib.online_softmax.online_softmax_steps` is the same recurrence for one query, written
+to be read rather than to be fast.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import check_bool, check_positive_int, check_scale
-from .attention import _check_qkv, _check_rows_not_empty, _combined_mask
+from ._checks import check_bool, check_positive_int, check_qkv, check_scale, raise_scores_overflow
+from ._parallel import blas_single_threaded, cpu_count, run_in_threads
+from .masks import causal_block, check_rows_see_a_key, combine_masks, last_visible_key
 
 __all__ = ["chunked_attention", "DEFAULT_BLOCK_SIZE"]
 
@@ -49,7 +50,7 @@ def chunked_attention(q, k, v, mask=None, scale=None, causal=False, block_size=D
     scratch tile, so the peak memory depends on the number of threads: pass an explicit ``num_threads``
     to get the same memory on every machine. The output does not depend on it beyond rounding.
     """
-    q, k, v, batch = _check_qkv(q, k, v)
+    q, k, v, batch = check_qkv(q, k, v)
     causal = check_bool("causal", causal)
     block_size = check_positive_int("block_size", block_size)
     num_threads = None if num_threads is None else check_positive_int("num_threads", num_threads)
@@ -57,39 +58,40 @@ def chunked_attention(q, k, v, mask=None, scale=None, causal=False, block_size=D
     n_k, d_v = v.shape[-2:]
     scale = check_scale(scale, 1.0 / math.sqrt(d_k))
     scores_shape = batch + (n_q, n_k)
-    offset = n_k - n_q  # causal alignment: query i sees keys j <= i + offset
-    user_mask = _combined_mask(mask, False, scores_shape)
+    user_mask = combine_masks(mask, False, scores_shape)
     if user_mask is not None:
         full_batch = np.broadcast_shapes(user_mask.shape, scores_shape)[:-2]
-        _check_mask_rows(user_mask, causal, offset, full_batch + (n_q, n_k), np.shape(mask))
+        _check_mask_rows(user_mask, causal, full_batch + (n_q, n_k), np.shape(mask))
         user_mask = np.broadcast_to(user_mask, full_batch + (n_q, n_k))
         batch = full_batch
-    elif causal and offset < 0:
-        # The first n_q - n_k queries see no key at all; report it without building the full pattern.
-        rows_ok = (np.arange(n_q) + offset >= 0)[:, None]
-        _check_rows_not_empty(rows_ok, scores_shape, causal=True)
+    elif causal and last_visible_key(0, n_q, n_k) < 0:
+        # The first queries see no key at all; report it without building the full pattern.
+        rows_ok = (last_visible_key(np.arange(n_q), n_q, n_k) >= 0)[:, None]
+        check_rows_see_a_key(rows_ok, scores_shape, causal=True)
 
     dtype = q.dtype
-    q_scaled = q * dtype.type(scale)  # scale the n·d queries instead of the n_q·n_k scores
-    k_t = np.ascontiguousarray(np.swapaxes(k, -1, -2))  # (..., d_k, n_k): rows of kᵀ are contiguous
-    q_b = np.broadcast_to(q_scaled, batch + (n_q, d_k))
-    kt_b = np.broadcast_to(k_t, batch + (d_k, n_k))
-    v_b = np.broadcast_to(v, batch + (n_k, d_v))
-    out = np.empty(batch + (n_q, d_v), dtype=dtype)
+    # |q·k| <= d_k · max|q| · max|k|: when even that bound cannot overflow, no score needs checking.
+    score_bound = abs(scale) * d_k * float(np.max(np.abs(q))) * float(np.max(np.abs(k)))
+    call = _Call(
+        q=np.broadcast_to(q * dtype.type(scale), batch + (n_q, d_k)),  # scale the n·d queries, not the n_q·n_k scores
+        k_t=np.broadcast_to(np.ascontiguousarray(np.swapaxes(k, -1, -2)), batch + (d_k, n_k)),  # rows of kᵀ contiguous
+        v=np.broadcast_to(v, batch + (n_k, d_v)),
+        out=np.empty(batch + (n_q, d_v), dtype=dtype),
+        mask=user_mask,
+        causal=causal,
+        block_size=block_size,
+        check_overflow=not score_bound < float(np.finfo(dtype).max) / 4,
+    )
 
     query_block = min(n_q, _MAX_QUERY_BLOCK, max(_MIN_QUERY_BLOCK, _SCRATCH_ELEMENTS // block_size))
     tasks = []  # (work, batch index, first query, end query)
     for b in np.ndindex(*batch):
         for qs in range(0, n_q, query_block):
             qe = min(qs + query_block, n_q)
-            k_end = min(n_k, qe + offset) if causal else n_k  # keys past this are in every row's future
-            tasks.append(((qe - qs) * k_end, b, qs, qe))
+            tasks.append(((qe - qs) * call.key_end(qe), b, qs, qe))
     total_work = sum(t[0] for t in tasks)
-    # |q·k| <= d_k · max|q| · max|k|: when even that bound cannot overflow, no score needs checking.
-    score_bound = abs(scale) * d_k * float(np.max(np.abs(q))) * float(np.max(np.abs(k)))
-    check_overflow = not score_bound < float(np.finfo(dtype).max) / 4
-    parallel = total_work >= _PARALLEL_MIN_WORK and not check_overflow  # checking: in order, for a stable error
-    workers = min(num_threads or _cpu_count(), len(tasks)) if parallel else 1
+    parallel = total_work >= _PARALLEL_MIN_WORK and not call.check_overflow  # checking: in order, for a stable error
+    workers = min(num_threads or cpu_count(), len(tasks)) if parallel else 1
 
     # Every worker's buffers are allocated here, up front: the peak memory is the same on every run.
     scratches = [_Scratch(query_block, min(block_size, n_k), dtype, causal, user_mask is not None) for _ in range(workers)]
@@ -97,26 +99,47 @@ def chunked_attention(q, k, v, mask=None, scale=None, causal=False, block_size=D
     def run(task_iter, scratch):
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and reported by name
             for _, b, qs, qe in task_iter:
-                mask_rows = None if user_mask is None else user_mask[b][qs:qe]
-                overflow = _attend_query_block(
-                    q_b[b][qs:qe], kt_b[b], v_b[b], out[b][qs:qe], qs, offset, causal, mask_rows, block_size,
-                    scratch, check_overflow,
-                )
+                overflow = _attend_query_block(call, b, qs, qe, scratch)
                 if overflow is not None:
-                    _raise_overflow(b + (qs + overflow[0], overflow[1]), scores_shape, dtype, q, k)
+                    raise_scores_overflow(b + (qs + overflow[0], overflow[1]), scores_shape, dtype, q, k)
 
     if workers == 1:
         # One BLAS thread here too: many small products on a busy machine make BLAS threads wait on each
         # other. Tiny calls skip the switch, which costs more than they do.
-        with _blas_single_threaded() if total_work >= _PARALLEL_MIN_WORK // 8 else contextlib.nullcontext():
+        with blas_single_threaded() if total_work >= _PARALLEL_MIN_WORK // 8 else contextlib.nullcontext():
             run(tasks, scratches[0])
-        return out
+        return call.out
     tasks.sort(key=lambda t: -t[0])  # biggest first, so the last tasks to finish are short ones
-    shared = _LockedIterator(tasks)
-    with _blas_single_threaded(), ThreadPoolExecutor(max_workers=workers) as pool:
-        for future in [pool.submit(run, shared, scratch) for scratch in scratches]:
-            future.result()
-    return out
+    run_in_threads(run, tasks, scratches)
+    return call.out
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What every query block of one call shares: checked arrays, broadcast to the full batch, and settings."""
+
+    q: np.ndarray  # (*batch, n_q, d_k), already multiplied by the scale
+    k_t: np.ndarray  # (*batch, d_k, n_k)
+    v: np.ndarray  # (*batch, n_k, d_v)
+    out: np.ndarray  # (*batch, n_q, d_v), written one query block at a time
+    mask: np.ndarray | None  # (*batch, n_q, n_k) the caller's mask (True = may attend), or None
+    causal: bool
+    block_size: int
+    check_overflow: bool  # True when some score might overflow: look for it block by block
+
+    @property
+    def n_q(self) -> int:
+        return self.q.shape[-2]
+
+    @property
+    def n_k(self) -> int:
+        return self.v.shape[-2]
+
+    def key_end(self, qe) -> int:
+        """Keys from here on are in the future of every query before ``qe``, so they are never visited."""
+        if not self.causal:
+            return self.n_k
+        return min(self.n_k, last_visible_key(qe - 1, self.n_q, self.n_k) + 1)
 
 
 class _Scratch:
@@ -131,20 +154,23 @@ class _Scratch:
         self.col_minus_row = (np.arange(width)[None, :] - np.arange(rows)[:, None]).astype(np.int32)
 
 
-def _attend_query_block(q_blk, k_t, v, out_blk, qs, offset, causal, mask_rows, block_size, scratch, check_overflow):
-    """Write softmax(q_blk kᵀ, masked) v into ``out_blk``, visiting keys ``block_size`` at a time.
+def _attend_query_block(call, b, qs, qe, scratch):
+    """Write softmax(q kᵀ, masked) v for queries ``qs:qe`` of batch index ``b`` into ``call.out``, visiting keys
+    ``call.block_size`` at a time.
 
-    With ``check_overflow``, returns the (row, key) of the first visible score that overflowed, else None.
+    With ``call.check_overflow``, returns the (row, key) of the first visible score that overflowed, else None.
     """
-    rows = q_blk.shape[0]
-    blocks = _key_blocks(qs, rows, v.shape[0], offset, causal, block_size)
+    q_blk, k_t, v, out_blk = call.q[b][qs:qe], call.k_t[b], call.v[b], call.out[b][qs:qe]
+    mask_rows = None if call.mask is None else call.mask[b][qs:qe]
+    rows = qe - qs
+    blocks = _key_blocks(call, qs, qe)
     m = l = acc = None
     overflows = []
     for ks, ke in blocks:
         s = scratch.scores[:rows, : ke - ks]
         np.matmul(q_blk, k_t[:, ks:ke], out=s)
-        if check_overflow:
-            bad = _visible_overflow(s, mask_rows, causal, qs, offset, ks, ke)
+        if call.check_overflow:
+            bad = _visible_overflow(call, s, mask_rows, qs, ks, ke)
             if bad is not None:
                 overflows.append((bad[0], ks + bad[1]))
                 continue
@@ -152,9 +178,9 @@ def _attend_query_block(q_blk, k_t, v, out_blk, qs, offset, causal, mask_rows, b
             hidden = scratch.hidden[:rows, : ke - ks]
             np.logical_not(mask_rows[:, ks:ke], out=hidden)
             np.copyto(s, -np.inf, where=hidden)
-        if causal:
-            # key j is hidden from query row r when j > qs + r + offset, i.e. (j - ks) - r > qs + offset - ks
-            shift = qs + offset - ks
+        if call.causal:
+            # Row r of this block sees column c when ks + c <= its last visible key, i.e. c - r <= shift.
+            shift = last_visible_key(qs, call.n_q, call.n_k) - ks
             first_hidden_col = max(shift + 1, 0)
             width = ke - ks - first_hidden_col  # at most rows: the triangle below the diagonal
             if width > 0:
@@ -162,7 +188,7 @@ def _attend_query_block(q_blk, k_t, v, out_blk, qs, offset, causal, mask_rows, b
                 np.greater(scratch.col_minus_row[:rows, :width], shift - first_hidden_col, out=hidden)
                 np.copyto(s[:, first_hidden_col:], -np.inf, where=hidden)
         block_max = s.max(axis=1, keepdims=True)
-        if m is None and len(blocks) == 1 and not check_overflow:
+        if m is None and len(blocks) == 1 and not call.check_overflow:
             # One key block holds every visible key: a plain softmax, no rescaling needed.
             s -= block_max
             np.exp(s, out=s)
@@ -190,40 +216,31 @@ def _attend_query_block(q_blk, k_t, v, out_blk, qs, offset, causal, mask_rows, b
     return None
 
 
-def _key_blocks(qs, rows, n_k, offset, causal, block_size):
-    """The (start, end) key ranges that query rows qs … qs + rows − 1 visit, in visiting order.
+def _key_blocks(call, qs, qe):
+    """The (start, end) key ranges that query rows qs … qe − 1 visit, in visiting order.
 
     Under a causal mask, keys after the last row's last visible key are never visited. Blocks are cut
     backwards from that end, so the diagonal block comes first and only it can be short or partly hidden.
     """
-    k_end = min(n_k, qs + rows + offset) if causal else n_k
-    return [(max(0, ke - block_size), ke) for ke in range(k_end, 0, -block_size)]
+    block_size = call.block_size
+    return [(max(0, ke - block_size), ke) for ke in range(call.key_end(qe), 0, -block_size)]
 
 
-def _visible_overflow(s, mask_rows, causal, qs, offset, ks, ke):
+def _visible_overflow(call, s, mask_rows, qs, ks, ke):
     """(row, column) of the first non-finite score in block ``s`` that the masks leave visible, or None."""
     bad = ~np.isfinite(s)
     if not bad.any():
         return None
     if mask_rows is not None:
         bad &= mask_rows[:, ks:ke]
-    if causal:
-        bad &= np.arange(ks, ke)[None, :] <= (np.arange(qs, qs + s.shape[0])[:, None] + offset)
+    if call.causal:
+        bad &= causal_block(call.n_q, call.n_k, qs, qs + s.shape[0], ks, ke)
     if not bad.any():
         return None
     return tuple(int(i) for i in np.argwhere(bad)[0])
 
 
-def _raise_overflow(index, scores_shape, dtype, q, k):
-    raise ValueError(
-        f"the scores q·kᵀ·scale overflow {np.dtype(dtype)} (first at index {index} of scores shape "
-        f"{tuple(scores_shape)}); q has shape {q.shape} and max |q| = {float(np.max(np.abs(q))):.3g}, "
-        f"k has shape {k.shape} and max |k| = {float(np.max(np.abs(k))):.3g}: rescale them"
-        + (" or use float64" if np.dtype(dtype) != np.float64 else "")
-    )
-
-
-def _check_mask_rows(user_mask, causal, offset, scores_shape, mask_shape):
+def _check_mask_rows(user_mask, causal, scores_shape, mask_shape):
     """Refuse query rows with no visible key, checking a few query rows at a time (never n_q × n_k at once)."""
     n_q, n_k = scores_shape[-2:]
     mask = np.broadcast_to(user_mask, scores_shape)
@@ -233,68 +250,7 @@ def _check_mask_rows(user_mask, causal, offset, scores_shape, mask_shape):
         qe = min(qs + step, n_q)
         allowed = mask[..., qs:qe, :]
         if causal:
-            allowed = np.logical_and(allowed, np.arange(n_k)[None, :] <= (np.arange(qs, qe)[:, None] + offset))
+            allowed = np.logical_and(allowed, causal_block(n_q, n_k, qs, qe, 0, n_k))
         rows_ok[..., qs:qe] = allowed.any(axis=-1)
     if not rows_ok.all():
-        _check_rows_not_empty(rows_ok[..., None], scores_shape, mask_shape=mask_shape, causal=causal)
-
-
-class _LockedIterator:
-    """Hands out tasks to several worker threads, each task once."""
-
-    def __init__(self, items):
-        self._items = iter(items)
-        self._lock = threading.Lock()
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        with self._lock:
-            return next(self._items)
-
-
-_CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"
-"""cgroup v2 CPU limit of this process's container: "<quota> <period>" in µs, or "max <period>" for none."""
-
-
-def _cpu_count():
-    """CPU cores this process may use: its CPU affinity, capped by a cgroup CPU quota when there is one."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    quota = _cgroup_cpu_quota()
-    if quota is not None:
-        cores = min(cores, quota)
-    return max(1, cores)
-
-
-def _cgroup_cpu_quota():
-    """ceil(quota / period) from the cgroup v2 ``cpu.max`` file, or None: no file, no quota ("max"), or unreadable."""
-    try:
-        with open(_CGROUP_CPU_MAX, encoding="ascii") as f:
-            fields = f.read().split()
-        if len(fields) != 2 or fields[0] == "max":
-            return None
-        quota, period = int(fields[0]), int(fields[1])
-        if quota <= 0 or period <= 0:
-            return None
-        return max(1, math.ceil(quota / period))
-    except Exception:  # any surprise (missing file, permissions, odd contents): no cap rather than a failure
-        return None
-
-
-_controller = None
-
-
-def _blas_single_threaded():
-    """Context: BLAS uses one thread while our own worker threads split the work (so they don't fight)."""
-    global _controller
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # optional: without it, workers and BLAS threads share the cores
-        return contextlib.nullcontext()
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+        check_rows_see_a_key(rows_ok[..., None], scores_shape, mask_shape=mask_shape, causal=causal)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import check_bool, check_positive_int
+from ._checks import check_bool, check_integer, check_positive_int
+from .masks import last_visible_key
 
 __all__ = [
     "attention_flops",
@@ -36,8 +37,8 @@ def visible_pairs(n_q, n_k=None, causal=False):
     causal = check_bool("causal", causal)
     if not causal:
         return n_q * n_k
-    offset = n_k - n_q  # query i sees keys j <= i + offset, as in causal_mask
-    return sum(min(n_k, max(0, i + offset + 1)) for i in range(n_q))
+    keys_seen = np.clip(last_visible_key(np.arange(n_q), n_q, n_k) + 1, 0, n_k)  # per query
+    return int(keys_seen.sum())
 
 
 def attention_flops(n_q, n_k=None, d_k=64, d_v=None, causal=False):
@@ -139,9 +140,8 @@ def time_call(fn, *args, repeat=5, number=None, warmup=1, min_run_time=0.01, **k
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     repeat = check_positive_int("repeat", repeat)
-    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
-        raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
-    for _ in range(int(warmup)):
+    warmup = check_integer("warmup", warmup, minimum=0)
+    for _ in range(warmup):
         fn(*args, **kwargs)
     if number is None:
         number = 1

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from ._checks import as_bool_mask, as_float_array, check_bool, check_positive_int
-from .attention import _check_rows_not_empty, _combined_mask, scaled_dot_product_attention
+from ._checks import as_float_array, check_bool, check_integer, check_positive_int
+from .attention import attention_kernel
+from .masks import check_rows_see_a_key, combine_masks
 
 __all__ = ["init_multi_head_params", "multi_head_attention", "split_heads", "merge_heads"]
 
@@ -24,7 +27,7 @@ def init_multi_head_params(d_model, num_heads, seed=0, bias=False):
     bias = check_bool("bias", bias)
     if d_model % num_heads != 0:
         raise ValueError(f"num_heads={num_heads} must divide d_model={d_model} (each head gets d_model / num_heads features)")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_integer("seed", seed, minimum=0))
     limit = np.sqrt(6.0 / (d_model + d_model))
     params = {name: rng.uniform(-limit, limit, size=(d_model, d_model)) for name in _WEIGHTS}
     if bias:
@@ -35,7 +38,12 @@ def init_multi_head_params(d_model, num_heads, seed=0, bias=False):
 
 def split_heads(x, num_heads):
     """(..., n, d_model) → (..., num_heads, n, d_model / num_heads)."""
+    num_heads = check_positive_int("num_heads", num_heads)
+    if np.ndim(x) < 2:
+        raise ValueError(f"x must have shape (..., n, d_model), got shape {np.shape(x)}")
     *lead, n, d_model = x.shape
+    if d_model % num_heads != 0:
+        raise ValueError(f"num_heads={num_heads} must divide d_model={d_model} (x has shape {x.shape})")
     return np.swapaxes(x.reshape(*lead, n, num_heads, d_model // num_heads), -2, -3)
 
 
@@ -109,25 +117,20 @@ def multi_head_attention(x, params, num_heads, mask=None, causal=False, kv=None)
     dtype = np.result_type(x, kv_arr)
 
     n_q, n_k = x.shape[-2], kv_arr.shape[-2]
-    head_mask = None
-    if mask is not None:
-        mask_arr = np.asarray(mask)
-        if mask_arr.ndim > len(lead) + 2:
-            # Already has a head axis: (..., num_heads, n_q, n_k).
-            head_mask = as_bool_mask(mask_arr, lead + (num_heads, n_q, n_k))
-        else:
-            shared = as_bool_mask(mask_arr, lead + (n_q, n_k))
-            head_mask = shared[..., None, :, :] if shared.ndim >= 2 else shared
-    if head_mask is not None or (causal and n_q > n_k):
+    scores_shape = lead + (num_heads, n_q, n_k)
+    if mask is not None and np.ndim(mask) <= len(lead) + 2:
+        # One mask for every head: check it against (..., n_q, n_k), then give it a head axis.
+        allowed = combine_masks(mask, causal, lead + (n_q, n_k))
+        allowed = allowed[..., None, :, :] if allowed.ndim >= 2 else allowed
+    else:
+        allowed = combine_masks(mask, causal, scores_shape)  # mask None, or with a head axis already
+    if mask is not None or (causal and n_q > n_k):
         # Checked here, against the caller's mask, so the message shows the shape they passed.
-        allowed = _combined_mask(head_mask, causal, lead + (num_heads, n_q, n_k))
-        _check_rows_not_empty(
-            allowed, lead + (num_heads, n_q, n_k), None if mask is None else np.shape(mask), causal
-        )
+        check_rows_see_a_key(allowed, scores_shape, None if mask is None else np.shape(mask), causal)
 
     q = split_heads(_project(x, p["W_q"], p["b_q"], dtype), num_heads)
     k = split_heads(_project(kv_arr, p["W_k"], p["b_k"], dtype), num_heads)
     v = split_heads(_project(kv_arr, p["W_v"], p["b_v"], dtype), num_heads)
-    heads, weights = scaled_dot_product_attention(q, k, v, mask=head_mask, causal=causal)
+    heads, weights = attention_kernel(q, k, v, allowed, 1.0 / math.sqrt(d_model // num_heads))
     output = _project(merge_heads(heads), p["W_o"], p["b_o"], dtype)
     return output, weights

@@ -11,8 +11,13 @@ CMAP = "cividis"
 
 
 def _matplotlib():
-    import matplotlib.pyplot as plt
-
+    try:
+        import matplotlib.pyplot as plt
+    except ModuleNotFoundError as exc:
+        raise ImportError(
+            f"lessons_lib.plots draws with matplotlib, and {exc.name} is not installed: "
+            "pip install 'lessons_lib[plots]' (or pip install matplotlib)"
+        ) from exc
     return plt
 
 

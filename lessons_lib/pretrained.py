@@ -39,7 +39,6 @@ __all__ = [
     "forward",
     "encode",
     "sentence_embedding",
-    "cosine_similarity",
     "layer_norm",
     "erf",
     "gelu",
@@ -119,7 +118,11 @@ def erf(x):
 def gelu(x):
     """Exact GELU, ``x · Φ(x) = x · (1 + erf(x / √2)) / 2`` (BERT's ``"gelu"``, not the tanh approximation)."""
     x = np.asarray(x)
-    return 0.5 * x * (1.0 + erf(x * (1.0 / math.sqrt(2.0))))
+    with np.errstate(invalid="ignore"):  # x = -inf gives -inf · 0 here; fixed just below
+        out = 0.5 * x * (1.0 + erf(x * (1.0 / math.sqrt(2.0))))
+    if np.isnan(out).any():  # GELU(x) → 0 as x → -inf; NaN input stays NaN
+        out = np.where(np.isneginf(x), out.dtype.type(0), out)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -367,14 +370,3 @@ def encode(sentence, model=None):
 def sentence_embedding(sentence, model=None):
     """The unit-length sentence embedding of ``sentence``, shape (d_model,)."""
     return encode(sentence, model).sentence_embedding
-
-
-def cosine_similarity(a, b):
-    """Cosine of the angle between two vectors of the same shape."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"a and b must be vectors of the same shape, got {a.shape} and {b.shape}")
-    norms = np.linalg.norm(a) * np.linalg.norm(b)
-    if norms == 0:
-        raise ValueError("cosine similarity is undefined for a zero vector")
-    return float(a @ b / norms)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._checks import check_tokens
+
 __all__ = [
     "FEATURES",
     "QUERY_KEY_AXES",
@@ -103,14 +105,8 @@ def vocabulary() -> dict[str, np.ndarray]:
 
 def embed(tokens) -> np.ndarray:
     """Stack the toy embeddings of ``tokens`` (a sequence of strings) into X of shape (n, d_model)."""
-    if isinstance(tokens, (str, bytes)):
-        raise TypeError("tokens must be a sequence of token strings, not one string; try text.split()")
-    tokens = list(tokens)
-    if not tokens:
-        raise ValueError("tokens is empty: give at least one token")
+    tokens = check_tokens(tokens)
     for token in tokens:
-        if not isinstance(token, str):
-            raise TypeError(f"every token must be a str, got {type(token).__name__} ({token!r})")
         if token not in _VOCABULARY:
             raise KeyError(f"token {token!r} is not in the toy vocabulary: {sorted(_VOCABULARY)}")
     return np.array([_VOCABULARY[token] for token in tokens], dtype=float)

@@ -19,10 +19,11 @@ here was trained.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
+
+from ._checks import check_real, check_tokens
 
 __all__ = ["HEAD_LABELS", "DEFAULT_TOKENS", "DEFAULT_PAIR", "ToyHeads", "toy_heads", "read_head_outputs"]
 
@@ -57,21 +58,6 @@ class ToyHeads:
         return self.num_heads * self.d_head
 
 
-def _check_tokens(tokens) -> tuple[str, ...]:
-    if isinstance(tokens, (str, bytes)):
-        raise TypeError("tokens must be a sequence of token strings, not one string; try text.split()")
-    try:
-        tokens = tuple(tokens)
-    except TypeError:
-        raise TypeError(f"tokens must be a sequence of strings, got {type(tokens).__name__}") from None
-    if not tokens:
-        raise ValueError("tokens is empty: give at least one token")
-    for token in tokens:
-        if not isinstance(token, str):
-            raise TypeError(f"every token must be a str, got {type(token).__name__} ({token!r})")
-    return tokens
-
-
 def _check_pair(pair, tokens) -> tuple[str, str]:
     if isinstance(pair, (str, bytes)):
         raise TypeError(f"pair must be a tuple of two words (a, b), got the string {pair!r}")
@@ -90,15 +76,6 @@ def _check_pair(pair, tokens) -> tuple[str, str]:
     return a, b
 
 
-def _check_gap(gap) -> float:
-    if isinstance(gap, bool) or not isinstance(gap, numbers.Real):
-        raise TypeError(f"gap must be a real number, got {type(gap).__name__}")
-    gap = float(gap)
-    if not math.isfinite(gap) or gap <= 0:
-        raise ValueError(f"gap must be positive and finite, got {gap}")
-    return gap
-
-
 def toy_heads(tokens=DEFAULT_TOKENS, pair=DEFAULT_PAIR, gap=6.0) -> ToyHeads:
     """Build the three-head toy for ``tokens``.
 
@@ -106,9 +83,9 @@ def toy_heads(tokens=DEFAULT_TOKENS, pair=DEFAULT_PAIR, gap=6.0) -> ToyHeads:
     ``gap``: how far, after the 1/√d_head scaling, the score of a head's target is above the others;
     larger is sharper (weight on a single target ≈ e^gap / (e^gap + n − 1)).
     """
-    tokens = _check_tokens(tokens)
+    tokens = check_tokens(tokens)
     a, b = _check_pair(pair, tokens)
-    gap = _check_gap(gap)
+    gap = check_real("gap", gap, positive=True)
     words = tuple(dict.fromkeys(tokens))
     word_index = {w: i for i, w in enumerate(words)}
     n, n_words = len(tokens), len(words)

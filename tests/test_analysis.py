@@ -177,6 +177,9 @@ def test_samples_are_deterministic_and_chunking_does_not_change_the_distribution
         ({"d_k": 4, "n_samples": 5, "std": np.inf}, ValueError, "std"),
         ({"d_k": 4, "n_samples": 5, "mean": "0"}, TypeError, "mean"),
         ({"d_k": 4, "n_samples": 5, "seed": 1.5}, TypeError, "seed"),
+        ({"d_k": 4, "n_samples": 5, "seed": -1}, ValueError, "seed must be at least 0, got -1"),
+        ({"d_k": 4, "n_samples": 5, "std": 1e200}, ValueError, "std=1e.200 and mean=0 are too large for d_k=4"),
+        ({"d_k": 4, "n_samples": 5, "std": 1.0, "mean": 1e160}, ValueError, "mean=1e.160 are too large"),
     ],
 )
 def test_sample_dot_products_bad_input(kwargs, exc, words):
@@ -187,5 +190,15 @@ def test_sample_dot_products_bad_input(kwargs, exc, words):
 def test_expected_variance_bad_input():
     with pytest.raises(ValueError, match="d_k"):
         expected_dot_product_variance(-3)
+    with pytest.raises(ValueError, match="std=1e.155 and mean=0 are too large for d_k=3: the variance of q·k"):
+        expected_dot_product_variance(3, std=1e155)
+    with pytest.raises(ValueError, match="mean=1e.300 are too large"):
+        expected_dot_product_variance(3, std=1.0, mean=1e300)
     with pytest.raises(TypeError, match="std"):
         expected_dot_product_variance(3, std=None)
+
+
+def test_a_large_but_safe_std_is_still_accepted():
+    # Only sizes whose dot products would overflow are refused: std = 1e100 gives |q·k| near 1e200.
+    assert np.isfinite(sample_dot_products(4, 10, std=1e100)).all()
+    assert np.isfinite(expected_dot_product_variance(4, std=1e70))

@@ -1,4 +1,8 @@
-"""scaled_dot_product_attention: known answers, properties against a plain-numpy reference, every bad input."""
+"""attention.py: softmax, hard_lookup, soft_lookup and scaled_dot_product_attention.
+
+Known answers, properties against plain-numpy references, and bad input (scaled_dot_product_attention's
+bad input is in test_checks.py, shared with chunked_attention and multi_head_attention).
+"""
 
 import math
 import re
@@ -9,12 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from lessons_lib import causal_mask, scaled_dot_product_attention
+from lessons_lib import causal_mask, hard_lookup, scaled_dot_product_attention, soft_lookup, softmax
 
 
 def ordered(*parts):
     """A regex matching the given literal parts in this order (for pytest.raises(match=...))."""
     return ".*".join(re.escape(p) for p in parts)
+
 
 
 def reference_attention(q, k, v, allowed=None, scale=None):
@@ -279,135 +284,315 @@ def test_inputs_are_not_modified():
         np.testing.assert_array_equal(a, c)
 
 
-# ---------------------------------------------------------------- bad input: one test per case
-
-Q, K, V = np.zeros((2, 3)), np.zeros((4, 3)), np.zeros((4, 5))
+# Bad input: test_checks.py tries every case on this function, chunked_attention and multi_head_attention.
 
 
-@pytest.mark.parametrize("name", ["q", "k", "v"])
-def test_rejects_wrong_rank(name):
-    args = {"q": Q, "k": K, "v": V}
-    args[name] = args[name][0]
-    with pytest.raises(ValueError, match=ordered(f"{name} must have shape (..., n, d)", f"shape {args[name].shape}")):
-        scaled_dot_product_attention(**args)
+finite_floats = st.floats(-50, 50, allow_nan=False, allow_infinity=False)
+
+# ---------------------------------------------------------------- softmax: known answers
 
 
-def test_rejects_mismatched_dk():
-    with pytest.raises(ValueError, match=ordered("q and k must share d_k", "(2, 3)", "(4, 2)")):
-        scaled_dot_product_attention(Q, np.zeros((4, 2)), V)
+def test_softmax_of_log_counts_gives_proportions():
+    w = softmax([0.0, math.log(2), math.log(3)])
+    np.testing.assert_allclose(w, [1 / 6, 2 / 6, 3 / 6], rtol=0, atol=1e-15)
 
 
-def test_rejects_mismatched_nk():
-    with pytest.raises(ValueError, match=ordered("k and v must have the same number of positions n_k", "(4, 3)", "(3, 5)")):
-        scaled_dot_product_attention(Q, K, np.zeros((3, 5)))
+def test_softmax_of_equal_entries_is_uniform_and_shift_invariant():
+    np.testing.assert_array_equal(softmax([5.0, 5.0, 5.0, 5.0]), [0.25] * 4)
+    x = np.array([0.3, -1.2, 2.0])
+    np.testing.assert_allclose(softmax(x + 100.0), softmax(x), rtol=0, atol=1e-15)
 
 
-def test_rejects_batch_axes_that_do_not_broadcast():
-    with pytest.raises(ValueError, match=ordered("leading", "q (2, 2, 3)", "k (3, 4, 3)", "v (4, 5)")):
-        scaled_dot_product_attention(np.zeros((2, 2, 3)), np.zeros((3, 4, 3)), V)
+def test_softmax_along_axis_0_normalises_columns():
+    x = np.array([[0.0, 0.0], [math.log(3), 0.0]])
+    w = softmax(x, axis=0)
+    np.testing.assert_allclose(w, [[0.25, 0.5], [0.75, 0.5]], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(softmax(x, axis=-1), [[0.5, 0.5], [0.75, 0.25]], rtol=0, atol=1e-15)
 
 
-@pytest.mark.parametrize(
-    "shape, what",
-    [((2, 3), "last axis must be 1 or n_k=4"), ((3, 4), "second-to-last axis must be 1 or n_q=2"), ((5,), "last axis")],
+def test_softmax_is_stable_at_1e4():
+    for dtype in (np.float32, np.float64):
+        x = np.array([1e4, 1e4 - math.log(3), -1e4], dtype=dtype)
+        w = softmax(x)
+        assert w.dtype == dtype and np.all(np.isfinite(w))
+        # Near 1e4 float32 rounds ln 3 to its ulp, so the exact answer uses the gap actually stored.
+        gap = float(x[0]) - float(x[1])
+        expected = [1 / (1 + math.exp(-gap)), 1 / (1 + math.exp(gap)), 0.0]
+        np.testing.assert_allclose(w, expected, rtol=0, atol=1e-6 if dtype == np.float32 else 1e-12)
+        assert abs(gap - math.log(3)) < 1e-3  # so the weights are still close to [0.75, 0.25, 0]
+    np.testing.assert_array_equal(softmax([1e4, 1e4]), [0.5, 0.5])
+    np.testing.assert_array_equal(softmax([-1e4, -1e4]), [0.5, 0.5])
+
+
+def test_softmax_is_stable_at_the_extremes_of_float64():
+    # finite - max overflows to -inf here: that entry's weight is 0, with no warning (warnings are errors).
+    np.testing.assert_array_equal(softmax(np.array([1e308, -1e308])), [1.0, 0.0])
+
+
+def test_softmax_gives_minus_inf_exactly_zero_weight():
+    w = softmax([0.0, -np.inf, math.log(3), -np.inf])
+    assert w[1] == 0.0 and w[3] == 0.0
+    np.testing.assert_allclose(w, [0.25, 0.0, 0.75, 0.0], rtol=0, atol=1e-15)
+
+
+def test_softmax_of_a_single_finite_entry_among_minus_inf_is_one_hot():
+    np.testing.assert_array_equal(softmax([-np.inf, 2.0, -np.inf]), [0.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_preserves_float_dtype(dtype):
+    assert softmax(np.array([[1.0, 2.0]], dtype=dtype)).dtype == dtype
+
+
+def test_softmax_turns_integers_into_float64():
+    w = softmax([1, 1])
+    assert w.dtype == np.float64
+    np.testing.assert_array_equal(w, [0.5, 0.5])
+
+
+# ---------------------------------------------------------------- softmax: properties
+
+
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=6), elements=finite_floats))
+def test_softmax_rows_are_a_probability_distribution(x):
+    w = softmax(x)
+    assert w.shape == x.shape
+    assert np.all(w >= 0) and np.all(w <= 1)
+    np.testing.assert_allclose(w.sum(axis=-1), 1.0, rtol=0, atol=1e-12)
+
+
+@given(
+    hnp.arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 6)), elements=finite_floats),
+    st.floats(-1e4, 1e4),
 )
-def test_rejects_a_mask_of_the_wrong_shape(shape, what):
-    with pytest.raises(ValueError, match=ordered(f"mask of shape {shape}", "n_q=2, n_k=4", what)):
-        scaled_dot_product_attention(Q, K, V, mask=np.ones(shape, bool))
+def test_softmax_is_invariant_to_adding_a_constant(x, c):
+    np.testing.assert_allclose(softmax(x + c), softmax(x), rtol=0, atol=1e-9)
 
 
-def test_rejects_a_mask_whose_batch_axes_do_not_broadcast():
-    q = np.zeros((3, 2, 3))
-    with pytest.raises(ValueError, match=ordered("mask of shape (2, 2, 4)", "cannot broadcast", "(3, 2, 4)")):
-        scaled_dot_product_attention(q, K, V, mask=np.ones((2, 2, 4), bool))
+@given(hnp.arrays(np.float64, st.integers(2, 8), elements=finite_floats), st.data())
+def test_softmax_keeps_order_and_commutes_with_permutation(x, data):
+    perm = data.draw(st.permutations(range(x.size)))
+    w = softmax(x)
+    np.testing.assert_allclose(softmax(x[list(perm)]), w[list(perm)], rtol=0, atol=1e-15)
+    i, j = np.argmax(x), np.argmin(x)
+    assert w[i] >= w[j]
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.int64, np.uint8])
-def test_rejects_a_mask_of_the_wrong_dtype(dtype):
-    with pytest.raises(TypeError, match=ordered("mask must be a boolean array", str(np.dtype(dtype)), "shape (2, 4)")):
-        scaled_dot_product_attention(Q, K, V, mask=np.ones((2, 4), dtype))
+# ---------------------------------------------------------------- softmax: bad input
+
+
+def test_softmax_all_minus_inf_slice_raises():
+    x = np.array([[0.0, 1.0], [-np.inf, -np.inf]])
+    with pytest.raises(ValueError, match=ordered("slice of x", "entirely -inf", "index (1,)", "shape (2, 2)")):
+        softmax(x)
+    # Along the other axis every slice has a finite entry, so it is fine.
+    np.testing.assert_array_equal(softmax(x, axis=0), [[1.0, 1.0], [0.0, 0.0]])
+
+
+def test_softmax_rejects_nan():
+    with pytest.raises(ValueError, match=ordered("x contains NaN", "shape (3,)")):
+        softmax([0.0, np.nan, 1.0])
+
+
+def test_softmax_rejects_plus_inf():
+    with pytest.raises(ValueError, match=ordered("x contains +inf", "shape (1, 2)")):
+        softmax([[np.inf, 0.0]])
+
+
+def test_softmax_rejects_a_scalar():
+    with pytest.raises(ValueError, match=ordered("x must have at least one dimension", "shape ()")):
+        softmax(3.0)
+
+
+def test_softmax_rejects_an_empty_axis():
+    with pytest.raises(ValueError, match=ordered("x has an empty axis", "shape (2, 0)")):
+        softmax(np.zeros((2, 0)))
+
+
+def test_softmax_rejects_an_axis_out_of_range():
+    with pytest.raises(ValueError, match=ordered("axis=2", "shape (2, 3)")):
+        softmax(np.zeros((2, 3)), axis=2)
+
+
+def test_softmax_rejects_a_non_integer_axis():
+    with pytest.raises(TypeError, match="axis must be an integer"):
+        softmax(np.zeros((2, 3)), axis=1.0)
+
+
+@pytest.mark.parametrize("x", ["abc", None, np.array(["a", "b"]), np.array([1 + 2j])])
+def test_softmax_rejects_non_real_input(x):
+    with pytest.raises(TypeError, match="x must be"):
+        softmax(x)
+
+
+# ---------------------------------------------------------------- hard_lookup
+
+
+def test_hard_lookup_finds_an_exact_string_key():
+    assert hard_lookup("b", ["a", "b", "c"], [10, 20, 30]) == 20
+
+
+def test_hard_lookup_returns_the_first_match_like_a_dict_built_from_pairs_reversed():
+    assert hard_lookup(2, [1, 2, 2], ["x", "first", "second"]) == "first"
+
+
+def test_hard_lookup_matches_vector_keys_element_by_element():
+    keys = np.array([[1.0, 0.0], [0.0, 1.0]])
+    values = np.array([[5.0], [7.0]])
+    np.testing.assert_array_equal(hard_lookup(np.array([0.0, 1.0]), keys, values), [7.0])
+    assert hard_lookup((1, 0), [(1, 0), (0, 1)], ["east", "north"]) == "east"
+
+
+def test_hard_lookup_missing_key_raises_keyerror_with_the_query():
+    with pytest.raises(KeyError, match=ordered("'dog'", "3 keys")):
+        hard_lookup("dog", ["cat", "cow", "hen"], [1, 2, 3])
+
+
+def test_hard_lookup_missing_vector_key_raises_keyerror_with_the_query():
+    with pytest.raises(KeyError, match=re.escape("0.5")):
+        hard_lookup(np.array([0.5, 0.5]), np.eye(2), np.eye(2))
+
+
+def test_hard_lookup_near_miss_is_still_a_miss():
+    # Exact match is exactly the point: a query that is close but not equal does not match.
+    with pytest.raises(KeyError):
+        hard_lookup(np.array([1.0, 1e-12]), np.eye(2), [0, 1])
+
+
+def test_hard_lookup_rejects_keys_and_values_of_different_lengths():
+    with pytest.raises(ValueError, match=ordered("keys and values", "3 keys", "2 values")):
+        hard_lookup("a", ["a", "b", "c"], [1, 2])
+
+
+# ---------------------------------------------------------------- soft_lookup: known answers
+
+KEYS = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+VALUES = np.array([[6.0, 0.0], [0.0, 6.0], [6.0, 6.0]])
+
+
+def test_soft_lookup_worked_example():
+    # scores = keys @ query = [ln 3, ln 2, 0] → weights [3, 2, 1] / 6 → output (18 + 6, 12 + 6) / 6.
+    query = np.array([math.log(3), math.log(2)])
+    output, weights = soft_lookup(query, KEYS, VALUES)
+    np.testing.assert_allclose(weights, [0.5, 1 / 3, 1 / 6], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(output, [4.0, 3.0], rtol=0, atol=1e-14)
+
+
+def test_soft_lookup_scale_multiplies_the_scores():
+    query = np.array([math.log(3), math.log(2)])
+    _, weights = soft_lookup(query / 2, KEYS, VALUES, scale=2.0)
+    np.testing.assert_allclose(weights, [0.5, 1 / 3, 1 / 6], rtol=0, atol=1e-15)
+
+
+def test_soft_lookup_with_scalar_values_is_a_weighted_average():
+    output, weights = soft_lookup([0.0, 0.0], KEYS, [3.0, 6.0, 9.0])
+    np.testing.assert_allclose(weights, [1 / 3] * 3, rtol=0, atol=1e-15)
+    assert output.shape == () and output == pytest.approx(6.0, abs=1e-14)
+
+
+def test_soft_lookup_approaches_hard_lookup_as_the_scale_grows():
+    output, weights = soft_lookup([0.0, 1.0], KEYS, VALUES, scale=1e4)
+    np.testing.assert_array_equal(weights, [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(output, hard_lookup([0.0, 1.0], KEYS, VALUES))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_soft_lookup_preserves_dtype(dtype):
+    output, weights = soft_lookup(np.ones(2, dtype), KEYS.astype(dtype), VALUES.astype(dtype))
+    assert output.dtype == dtype and weights.dtype == dtype
+
+
+def test_soft_lookup_promotes_mixed_precision_for_output_and_weights():
+    output, weights = soft_lookup(np.ones(2, np.float32), KEYS.astype(np.float32), VALUES)
+    assert output.dtype == np.float64 and weights.dtype == np.float64
+
+
+@given(
+    st.integers(1, 6).flatmap(
+        lambda n: st.tuples(
+            hnp.arrays(np.float64, 3, elements=finite_floats),
+            hnp.arrays(np.float64, (n, 3), elements=finite_floats),
+            hnp.arrays(np.float64, (n, 2), elements=finite_floats),
+        )
+    )
+)
+def test_soft_lookup_output_is_a_convex_combination_of_values(args):
+    query, keys, values = args
+    output, weights = soft_lookup(query, keys, values, scale=0.1)
+    assert np.all(weights >= 0)
+    np.testing.assert_allclose(weights.sum(), 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(output, weights @ values, rtol=1e-12, atol=1e-12)
+    assert np.all(output <= values.max(axis=0) + 1e-9) and np.all(output >= values.min(axis=0) - 1e-9)
+
+
+# ---------------------------------------------------------------- soft_lookup: bad input
+
+
+def test_soft_lookup_rejects_a_query_of_the_wrong_rank():
+    with pytest.raises(ValueError, match=ordered("query must be one vector", "shape (1, 2)")):
+        soft_lookup([[1.0, 0.0]], KEYS, VALUES)
+
+
+def test_soft_lookup_rejects_keys_of_the_wrong_rank():
+    with pytest.raises(ValueError, match=ordered("keys must be a matrix", "shape (2,)")):
+        soft_lookup([1.0, 0.0], [1.0, 0.0], VALUES)
+
+
+def test_soft_lookup_rejects_values_of_the_wrong_rank():
+    with pytest.raises(ValueError, match=ordered("values must have shape", "shape (3, 2, 1)")):
+        soft_lookup([1.0, 0.0], KEYS, VALUES[..., None])
+
+
+def test_soft_lookup_rejects_mismatched_d():
+    with pytest.raises(ValueError, match=ordered("query has d=3", "keys have d=2", "(3,)", "(3, 2)")):
+        soft_lookup([1.0, 0.0, 0.0], KEYS, VALUES)
+
+
+def test_soft_lookup_rejects_mismatched_n():
+    with pytest.raises(ValueError, match=ordered("values must have one row per key", "keys (3, 2)", "values (2, 2)")):
+        soft_lookup([1.0, 0.0], KEYS, VALUES[:2])
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-@pytest.mark.parametrize("name", ["q", "k", "v"])
-def test_rejects_non_finite_values(name, bad):
-    args = {"q": Q.copy(), "k": K.copy(), "v": V.copy()}
-    args[name][1, 2] = bad
-    with pytest.raises(ValueError, match=ordered(f"{name} contains non-finite", "index (1, 2)", f"shape {args[name].shape}")):
-        scaled_dot_product_attention(**args)
+@pytest.mark.parametrize("name", ["query", "keys", "values"])
+def test_soft_lookup_rejects_non_finite_input(name, bad):
+    args = {"query": np.array([1.0, 0.0]), "keys": KEYS.copy(), "values": VALUES.copy()}
+    args[name].flat[1] = bad
+    with pytest.raises(ValueError, match=ordered(f"{name} contains non-finite values", f"shape {args[name].shape}")):
+        soft_lookup(**args)
 
 
-@pytest.mark.parametrize(
-    "name, shape, axis",
-    [("q", (0, 3), "n_q"), ("k", (0, 3), "n_k"), ("v", (0, 5), "n_k"), ("q", (2, 0), "d_k"), ("v", (4, 0), "d_v")],
-)
-def test_rejects_an_empty_sequence_or_feature_axis(name, shape, axis):
-    args = {"q": Q, "k": K, "v": V}
-    args[name] = np.zeros(shape)
-    if name == "q" and shape[1] == 0:
-        args["k"] = np.zeros((4, 0))
-    with pytest.raises(ValueError, match=ordered(f"{name} has an empty {axis}", f"shape {shape}")):
-        scaled_dot_product_attention(**args)
+def test_soft_lookup_rejects_an_empty_set_of_keys():
+    with pytest.raises(ValueError, match=ordered("keys has an empty n", "shape (0, 2)")):
+        soft_lookup([1.0, 0.0], np.zeros((0, 2)), np.zeros((0, 2)))
 
 
-def test_rejects_a_query_row_whose_every_key_is_masked():
-    mask = np.ones((2, 4), bool)
-    mask[1] = False
-    with pytest.raises(ValueError, match=ordered("every key is masked", "mask of shape (2, 4)", "query position 1", "(2, 4)")):
-        scaled_dot_product_attention(Q, K, V, mask=mask)
+def test_soft_lookup_rejects_empty_vectors():
+    with pytest.raises(ValueError, match=ordered("keys has an empty d", "shape (3, 0)")):
+        soft_lookup(np.zeros(0), np.zeros((3, 0)), VALUES)
+    with pytest.raises(ValueError, match=ordered("values has an empty d_v", "shape (3, 0)")):
+        soft_lookup([1.0, 0.0], KEYS, np.zeros((3, 0)))
 
 
-def test_rejects_causal_with_more_queries_than_keys():
-    # The first n_q - n_k queries precede every key.
-    with pytest.raises(ValueError, match=ordered("every key is masked", "causal=True", "n_q=5, n_k=4", "query position 0")):
-        scaled_dot_product_attention(np.zeros((5, 3)), K, V, causal=True)
+def test_soft_lookup_rejects_a_non_numeric_query():
+    with pytest.raises(TypeError, match="query must be a numeric array"):
+        soft_lookup("cat", KEYS, VALUES)
 
 
-def test_rejects_a_mask_that_allows_only_future_keys_when_causal():
-    mask = np.zeros((2, 4), bool)
-    mask[0, 3] = True
-    mask[1, 0] = True
-    with pytest.raises(ValueError, match=ordered("every key is masked", "mask of shape (2, 4)", "causal=True", "query position 0")):
-        scaled_dot_product_attention(Q, K, V, mask=mask, causal=True)
+@pytest.mark.parametrize("scale", [np.inf, np.nan])
+def test_soft_lookup_rejects_a_non_finite_scale(scale):
+    with pytest.raises(ValueError, match="scale must be finite"):
+        soft_lookup([1.0, 0.0], KEYS, VALUES, scale=scale)
 
 
-def test_rejects_scores_that_overflow_instead_of_returning_nan():
-    big = np.full((2, 3), 1e20, np.float32)
-    with pytest.raises(ValueError, match=ordered("scores", "overflow float32", "q has shape (2, 3)", "k has shape (2, 3)")):
-        scaled_dot_product_attention(big, big, np.ones((2, 1), np.float32))
-    # float64 holds those scores: same inputs, no error, a proper answer.
-    output, weights = scaled_dot_product_attention(big.astype(np.float64), big.astype(np.float64), np.ones((2, 1)))
-    np.testing.assert_array_equal(output, [[1.0], [1.0]])
+def test_soft_lookup_rejects_a_non_numeric_scale():
+    with pytest.raises(TypeError, match=ordered("scale must be a real number", "str")):
+        soft_lookup([1.0, 0.0], KEYS, VALUES, scale="2")
 
 
-def test_overflow_in_a_masked_position_is_not_an_error():
-    q = k = np.array([[1.0, 0.0], [1e200, 0.0]])
-    mask = np.array([[True, False], [True, False]])  # the overflowing score q1·k1 is hidden
-    output, weights = scaled_dot_product_attention(q, k, np.array([[1.0], [2.0]]), mask=mask)
-    np.testing.assert_array_equal(weights, [[1.0, 0.0], [1.0, 0.0]])
-    np.testing.assert_array_equal(output, [[1.0], [1.0]])
-
-
-@pytest.mark.parametrize("scale, exc", [(np.nan, ValueError), (np.inf, ValueError), ("1", TypeError), (True, TypeError)])
-def test_rejects_a_bad_scale(scale, exc):
-    with pytest.raises(exc, match="scale must be"):
-        scaled_dot_product_attention(Q, K, V, scale=scale)
-
-
-@pytest.mark.parametrize("causal", [1, "yes", None])
-def test_rejects_a_non_boolean_causal_flag(causal):
-    with pytest.raises(TypeError, match="causal must be True or False"):
-        scaled_dot_product_attention(Q, K, V, causal=causal)
-
-
-@pytest.mark.parametrize("name", ["q", "k", "v"])
-def test_rejects_non_numeric_input(name):
-    args = {"q": Q, "k": K, "v": V}
-    args[name] = np.full(args[name].shape, "a")
-    with pytest.raises(TypeError, match=ordered(f"{name} must be a numeric array", "<U1")):
-        scaled_dot_product_attention(**args)
-
-
-def test_rejects_ragged_input():
-    with pytest.raises(ValueError, match="q could not be read as an array"):
-        scaled_dot_product_attention([[1.0, 2.0], [3.0]], K, V)
+def test_soft_lookup_names_the_scale_when_the_scores_overflow():
+    with pytest.raises(ValueError, match=ordered("scores", "overflow float64 with scale = 1e+308", "use a smaller scale")):
+        soft_lookup([1.0, 2.0], KEYS, VALUES, scale=1e308)
+    # A score that overflows towards -inf is a weight of exactly 0, as softmax gives it.
+    output, weights = soft_lookup([1.0, 0.0], [[0.5, 0.0], [-2.0, 0.0]], [1.0, 2.0], scale=1e308)
+    np.testing.assert_array_equal(weights, [1.0, 0.0])

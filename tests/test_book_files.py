@@ -90,7 +90,9 @@ def test_binder_environment_is_built_from_binder_files_alone():
     """`make test` builds .binder-env from runtime.txt + requirements.txt + postBuild, and nbval runs in it."""
     env_python = ROOT / ".binder-env" / "bin" / "python"
     if not env_python.exists():
-        pytest.fail("the Binder environment is missing: `make test` builds it with tools/binder_env.py")
+        if os.environ.get("CI"):
+            pytest.fail("the Binder environment is missing: `make test` builds it with tools/binder_env.py")
+        pytest.skip("no .binder-env here: `make test` builds it with tools/binder_env.py")  # `pytest tests/` by hand
     freeze = subprocess.run([str(env_python), "-m", "pip", "freeze"], capture_output=True, text=True, check=True).stdout
     installed = {line.split("==")[0].lower().replace("_", "-"): line for line in freeze.splitlines() if "==" in line}
     for line in (ROOT / "requirements.txt").read_text().splitlines():

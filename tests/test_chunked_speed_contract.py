@@ -10,6 +10,7 @@ import pytest
 
 from lessons_lib import chunked, chunked_attention, scaled_dot_product_attention
 from lessons_lib.cost import peak_memory, visible_pairs
+from lessons_lib.masks import last_visible_key
 
 
 def random_qkv(shape_q, shape_k, d_v, dtype=np.float32, seed=0):
@@ -64,9 +65,9 @@ def record_key_blocks(monkeypatch):
     visits = []
     original = chunked._key_blocks
 
-    def spy(qs, rows, n_k, offset, causal, block_size):
-        blocks = original(qs, rows, n_k, offset, causal, block_size)
-        visits.append((qs, rows, offset, blocks))
+    def spy(call, qs, qe):
+        blocks = original(call, qs, qe)
+        visits.append((qs, qe - qs, last_visible_key(qe - 1, call.n_q, call.n_k), blocks))
         return blocks
 
     monkeypatch.setattr(chunked, "_key_blocks", spy)
@@ -80,15 +81,14 @@ def test_causal_skips_key_blocks_that_are_entirely_in_the_future(monkeypatch, n_
     chunked_attention(q, k, v, causal=True, block_size=block_size)
     scored = 0
     covered = np.zeros(n_q, dtype=int)
-    for qs, rows, offset, blocks in visits:
-        last_visible_key = qs + rows - 1 + offset
+    for qs, rows, last_key, blocks in visits:
         for ks, ke in blocks:
-            assert ks <= last_visible_key, "a key block that every query in the group is forbidden to see was computed"
+            assert ks <= last_key, "a key block that every query in the group is forbidden to see was computed"
             assert ke - ks <= block_size
             scored += rows * (ke - ks)
         covered[qs : qs + rows] += 1
         keys = sorted(j for ks, ke in blocks for j in range(ks, ke))
-        assert keys == list(range(last_visible_key + 1)), "each visible key is visited exactly once"
+        assert keys == list(range(last_key + 1)), "each visible key is visited exactly once"
     assert (covered == 1).all(), "each query row is computed exactly once"
     # Work: the visible pairs plus at most the triangle of one diagonal block per query group.
     rows_per_group = visits[0][1]

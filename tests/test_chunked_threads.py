@@ -1,14 +1,9 @@
-"""chunked_attention's num_threads: same output for any thread count, memory set by it (not by the machine), bad values refused.
-
-Also _cpu_count, the default thread count: CPU affinity capped by a cgroup v2 CPU quota, failing safe.
-"""
-
-import os
+"""chunked_attention's num_threads: same output for any thread count, memory set by it (not by the machine), bad values refused."""
 
 import numpy as np
 import pytest
 
-from lessons_lib import chunked, chunked_attention, cost, scaled_dot_product_attention
+from lessons_lib import _parallel, chunked, chunked_attention, cost, scaled_dot_product_attention
 
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
 
@@ -69,7 +64,7 @@ def worker_count(monkeypatch):
 
 @pytest.mark.parametrize("cores", [1, 2, 8])
 def test_num_threads_not_the_core_count_decides_the_workers(monkeypatch, cores):
-    monkeypatch.setattr(chunked, "_cpu_count", lambda: cores)
+    monkeypatch.setattr(chunked, "cpu_count", lambda: cores)
     q, k, v = random_qkv((2048, 8), np.float32)  # 4 query groups of 512
     for num_threads, expected in ((None, min(cores, 4)), (1, 1), (2, 2), (3, 3), (16, 4)):
         counts = worker_count(monkeypatch)
@@ -89,7 +84,7 @@ def test_peak_memory_with_explicit_num_threads_does_not_depend_on_the_core_count
     chunked_attention(q, k, v, block_size=128, num_threads=2)  # warm up: one-time imports and caches
     peaks = {}
     for cores in (1, 2, 8):
-        monkeypatch.setattr(chunked, "_cpu_count", lambda cores=cores: cores)
+        monkeypatch.setattr(chunked, "cpu_count", lambda cores=cores: cores)
         peaks[cores] = cost.peak_memory(chunked_attention, q, k, v, block_size=128, num_threads=2)[1]
     tile = 512 * 128 * 4  # one worker's score tile, float32
     assert max(peaks.values()) - min(peaks.values()) < tile / 2, peaks
@@ -116,59 +111,15 @@ def test_accepts_a_numpy_integer_num_threads():
     np.testing.assert_array_equal(out, chunked_attention(Q, K, V))
 
 
-# ---------------------------------------------------------------- the default: CPU affinity and cgroup quota
-
-
-def affinity():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-@pytest.mark.parametrize(
-    "contents, quota",
-    [
-        ("100000 100000\n", 1),
-        ("150000 100000\n", 2),  # 1.5 CPUs: round up
-        ("50000 100000\n", 1),  # half a CPU still gets one thread
-        ("800000 100000\n", 8),
-        ("max 100000\n", None),  # no quota
-        ("", None),
-        ("garbage\n", None),
-        ("abc 100000\n", None),
-        ("100000 0\n", None),
-        ("-1 100000\n", None),
-        ("1 2 3\n", None),
-    ],
-)
-def test_cgroup_quota_is_read_and_odd_contents_are_ignored(tmp_path, monkeypatch, contents, quota):
-    path = tmp_path / "cpu.max"
-    path.write_text(contents)
-    monkeypatch.setattr(chunked, "_CGROUP_CPU_MAX", str(path))
-    assert chunked._cgroup_cpu_quota() == quota
-    expected = affinity() if quota is None else min(affinity(), quota)
-    assert chunked._cpu_count() == max(1, expected)
-
-
-def test_no_cgroup_file_means_no_cap(tmp_path, monkeypatch):
-    monkeypatch.setattr(chunked, "_CGROUP_CPU_MAX", str(tmp_path / "missing"))
-    assert chunked._cgroup_cpu_quota() is None
-    assert chunked._cpu_count() == affinity()
-
-
-def test_an_unreadable_cgroup_path_means_no_cap(tmp_path, monkeypatch):
-    monkeypatch.setattr(chunked, "_CGROUP_CPU_MAX", str(tmp_path))  # a directory: open() fails
-    assert chunked._cgroup_cpu_quota() is None
-    assert chunked._cpu_count() == affinity()
+# ---------------------------------------------------------------- the default thread count follows the cgroup quota
 
 
 def test_a_quota_caps_the_default_thread_count(tmp_path, monkeypatch):
     path = tmp_path / "cpu.max"
     path.write_text("100000 100000\n")
-    monkeypatch.setattr(chunked, "_CGROUP_CPU_MAX", str(path))
-    monkeypatch.setattr(chunked.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
-    assert chunked._cpu_count() == 1
+    monkeypatch.setattr(_parallel, "CGROUP_CPU_MAX", str(path))
+    monkeypatch.setattr(_parallel.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert _parallel.cpu_count() == 1
     counts = worker_count(monkeypatch)
     q, k, v = random_qkv((2048, 8), np.float32)
     chunked_attention(q, k, v, block_size=128)

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import lessons_lib as ll
-from lessons_lib.explorers import online_softmax_steps
+from lessons_lib import online_softmax_steps
+from lessons_lib.masks import explorer_mask
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = ROOT / "js" / "tests" / "run_math.mjs"
@@ -70,19 +71,6 @@ def run_js(cases):
 
 def close(actual, expected):
     np.testing.assert_allclose(np.asarray(actual, dtype=float), np.asarray(expected, dtype=float), rtol=RTOL, atol=ATOL)
-
-
-def mask_for(mode, n, padding_length=None, masked_cells=()):
-    """The mask each mode means, built from lessons_lib's own masks (True = may attend)."""
-    if mode == "causal":
-        return ll.causal_mask(n)
-    if mode == "padding":
-        return np.broadcast_to(ll.padding_mask([padding_length or n], n)[0], (n, n)).copy()
-    allowed = np.ones((n, n), dtype=bool)
-    if mode == "custom":
-        for i, j in masked_cells:
-            allowed[i, j] = False
-    return allowed
 
 
 def test_softmax_matches_numpy_including_minus_infinity_and_huge_scores():
@@ -144,7 +132,7 @@ def test_attention_row_every_step_matches_numpy(mode, seed):
         scale = factor / math.sqrt(d_k)
         padding_length = int(rng.integers(1, n + 1))
         cells = [(int(i), int(j)) for i, j in zip(*np.nonzero(rng.random((n, n)) < 0.3))]
-        allowed = mask_for(mode, n, padding_length, cells)
+        allowed = explorer_mask(mode, n, padding_length, cells)
         mask_cases.append((("maskMatrix", [mode, n, padding_length, cells]), allowed))
         for i in range(n):
             cases.append(("attentionRow", [q[i], k, v, scale, allowed[i]]))
@@ -181,7 +169,7 @@ def test_attention_weights_matrix_matches_numpy():
         for factor in SCALE_FACTORS:
             n, d_k, q, k, v = _random_attention_case(rng)
             scale = factor / math.sqrt(d_k)
-            allowed = mask_for(mode, n, max(1, n - 2))
+            allowed = explorer_mask(mode, n, max(1, n - 2))
             cases.append(("attentionWeights", [q, k, scale, allowed]))
             expected.append(ll.scaled_dot_product_attention(q, k, v, mask=allowed, scale=scale)[1])
     for got, weights in zip(run_js(cases), expected):

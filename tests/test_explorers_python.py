@@ -17,7 +17,6 @@ from lessons_lib.explorers import (
     HeadsExplorer,
     OnlineSoftmaxExplorer,
     SoftLookupExplorer,
-    online_softmax_steps,
 )
 from lessons_lib.explorers._base import bundle_esm
 
@@ -317,12 +316,6 @@ def test_online_softmax_steps_reach_the_exact_answer(rng):
         w.step = 4
 
 
-def test_online_softmax_function_agrees_with_chunked_attention(rng):
-    q, k, v = rng.normal(size=3), rng.normal(size=(9, 3)), rng.normal(size=(9, 4))
-    steps = online_softmax_steps(q, k, v, block_size=2, scale=0.7)
-    np.testing.assert_allclose(steps[-1]["output"], ll.chunked_attention(q[None], k, v, scale=0.7, block_size=2)[0], rtol=1e-12)
-
-
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -377,3 +370,16 @@ def test_bundle_refuses_non_relative_imports(tmp_path, monkeypatch):
 
 def test_explorer_value_error_is_both_kinds():
     assert issubclass(ExplorerValueError, ValueError) and issubclass(ExplorerValueError, traitlets.TraitError)
+
+
+@pytest.mark.parametrize("missing", ["anywidget", "ipywidgets"])
+def test_without_anywidget_importing_the_explorers_says_what_to_install(missing):
+    import subprocess
+    import sys
+
+    code = f"import sys; sys.modules[{missing!r}] = None\nimport lessons_lib.explorers"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    last_line = done.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("ImportError: lessons_lib.explorers needs anywidget and ipywidgets"), last_line
+    assert f"{missing} is not installed" in last_line and "pip install 'lessons_lib[explorers]'" in last_line

@@ -1,4 +1,5 @@
-"""causal_mask and padding_mask: known answers, how attention uses them, and bad input."""
+"""lessons_lib.masks: causal_mask, padding_mask, the explorers' mask modes, combining masks and the
+"every row sees a key" check: known answers, how attention uses them, and bad input."""
 
 import re
 
@@ -9,6 +10,14 @@ from hypothesis import strategies as st
 
 from lessons_lib import causal_mask, multi_head_attention, init_multi_head_params, padding_mask
 from lessons_lib import scaled_dot_product_attention
+from lessons_lib.masks import (
+    MASK_MODES,
+    causal_block,
+    check_rows_see_a_key,
+    combine_masks,
+    explorer_mask,
+    last_visible_key,
+)
 
 
 def ordered(*parts):
@@ -174,3 +183,87 @@ def test_a_scalar_false_mask_masks_every_row():
     z = np.zeros((2, 2))
     with pytest.raises(ValueError, match=ordered("every key is masked", "mask of shape ()", "query position 0")):
         scaled_dot_product_attention(z, z, z, mask=False)
+
+
+# ---------------------------------------------------------------- the causal rule, in pieces
+
+
+@given(st.integers(1, 12), st.integers(1, 12), st.data())
+def test_causal_block_is_that_block_of_the_causal_mask(n_q, n_k, data):
+    qs = data.draw(st.integers(0, n_q - 1))
+    qe = data.draw(st.integers(qs + 1, n_q))
+    ks = data.draw(st.integers(0, n_k - 1))
+    ke = data.draw(st.integers(ks + 1, n_k))
+    np.testing.assert_array_equal(causal_block(n_q, n_k, qs, qe, ks, ke), causal_mask(n_q, n_k)[qs:qe, ks:ke])
+
+
+def test_last_visible_key_works_on_integers_and_arrays():
+    assert last_visible_key(0, 3, 5) == 2  # two cached keys: the first new query sees keys 0, 1, 2
+    assert last_visible_key(2, 3, 5) == 4  # the last query sees every key
+    np.testing.assert_array_equal(last_visible_key(np.arange(3), 3, 2), [-1, 0, 1])  # -1: no key at all
+
+
+# ---------------------------------------------------------------- the explorers' mask modes
+
+
+def test_explorer_mask_modes():
+    n = 4
+    np.testing.assert_array_equal(explorer_mask("none", n), np.ones((n, n), bool))
+    np.testing.assert_array_equal(explorer_mask("causal", n), causal_mask(n))
+    np.testing.assert_array_equal(explorer_mask("padding", n, padding_length=2), np.repeat([[T, T, F, F]], n, axis=0))
+    np.testing.assert_array_equal(explorer_mask("padding", n), np.ones((n, n), bool))  # None: no padding
+    custom = explorer_mask("custom", n, masked_cells=[(0, 1), [3, 3]])
+    assert not custom[0, 1] and not custom[3, 3] and custom.sum() == n * n - 2
+    # Each mode ignores the other mode's setting.
+    np.testing.assert_array_equal(explorer_mask("none", n, padding_length=1, masked_cells=[(0, 0)]), np.ones((n, n), bool))
+    assert set(MASK_MODES) == {"none", "causal", "padding", "custom"}
+
+
+def test_explorer_mask_result_is_writable_and_fresh():
+    mask = explorer_mask("padding", 3, padding_length=1)
+    mask[0, 0] = False
+    assert explorer_mask("padding", 3, padding_length=1)[0, 0]
+
+
+@pytest.mark.parametrize(
+    "args, exc, message",
+    [
+        (("diagonal", 3), ValueError, "mode must be one of none, causal, padding, custom; got 'diagonal'"),
+        (("none", 0), ValueError, "n must be positive"),
+        (("padding", 3, 4), ValueError, "every length must be between 1 and n=3"),
+        (("padding", 3, True), TypeError, "padding_length must be an integer"),
+    ],
+)
+def test_explorer_mask_refuses_bad_settings(args, exc, message):
+    with pytest.raises(exc, match=re.escape(message)):
+        explorer_mask(*args)
+
+
+# ---------------------------------------------------------------- combining, and rows with no key
+
+
+def test_combine_masks_ands_the_callers_mask_with_the_causal_one():
+    mask = np.array([T, F, T])
+    np.testing.assert_array_equal(combine_masks(mask, True, (3, 3)), causal_mask(3) & mask)
+    np.testing.assert_array_equal(combine_masks(mask, False, (3, 3)), mask)
+    np.testing.assert_array_equal(combine_masks(None, True, (2, 3, 3)), causal_mask(3))
+    assert combine_masks(None, False, (3, 3)) is None
+
+
+def test_combine_masks_checks_the_callers_mask():
+    with pytest.raises(TypeError, match="mask must be a boolean array"):
+        combine_masks(np.ones((3, 3)), False, (3, 3))
+    with pytest.raises(ValueError, match="last axis must be 1 or n_k=3"):
+        combine_masks(np.ones((3, 2), bool), True, (3, 3))
+
+
+def test_check_rows_see_a_key_names_the_culprits():
+    check_rows_see_a_key(None, (3, 3))
+    check_rows_see_a_key(causal_mask(3), (2, 3, 3), causal=True)
+    with pytest.raises(ValueError, match=ordered("every key is masked by causal=True (n_q=3, n_k=2)", "query position 0",
+                                                 "the first n_q - n_k = 1 queries see no key")):
+        check_rows_see_a_key(causal_mask(3, 2), (3, 2), causal=True)
+    with pytest.raises(ValueError, match=ordered("by the mask of shape (3,)", "query position 1", "index (0, 1)")):
+        mask = np.ones((2, 3, 3), bool)
+        mask[0, 1] = False
+        check_rows_see_a_key(mask, (2, 3, 3), mask_shape=(3,))

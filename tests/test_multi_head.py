@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from lessons_lib import init_multi_head_params, multi_head_attention, scaled_dot_product_attention
+from lessons_lib.multi_head import merge_heads, split_heads
 
 
 def ordered(*parts):
@@ -97,6 +98,37 @@ def test_init_rejects_num_heads_not_dividing_d_model():
 def test_init_rejects_bad_sizes(name, args, exc):
     with pytest.raises(exc, match=f"{name} must be"):
         init_multi_head_params(*args)
+
+
+@pytest.mark.parametrize("seed, exc, message", [(-1, ValueError, "seed must be at least 0, got -1"),
+                                                (1.5, TypeError, "seed must be an integer, got float"),
+                                                (True, TypeError, "seed must be an integer, got bool")])
+def test_init_rejects_a_bad_seed(seed, exc, message):
+    with pytest.raises(exc, match=message):
+        init_multi_head_params(4, 2, seed=seed)
+
+
+@pytest.mark.parametrize("num_heads, exc, message", [
+    (0, ValueError, "num_heads must be positive, got 0"),
+    (3, ValueError, "num_heads=3 must divide d_model=4"),
+    (2.0, TypeError, "num_heads must be an integer"),
+])
+def test_split_heads_rejects_a_bad_num_heads(num_heads, exc, message):
+    with pytest.raises(exc, match=message):
+        split_heads(np.zeros((3, 4)), num_heads)
+
+
+def test_split_heads_rejects_a_vector():
+    with pytest.raises(ValueError, match=ordered("x must have shape (..., n, d_model)", "shape (4,)")):
+        split_heads(np.zeros(4), 2)
+
+
+def test_split_and_merge_heads_are_inverse():
+    x = np.arange(24.0).reshape(2, 3, 4)
+    heads = split_heads(x, 2)
+    assert heads.shape == (2, 2, 3, 2)
+    np.testing.assert_array_equal(heads[:, 1], x[..., 2:])
+    np.testing.assert_array_equal(merge_heads(heads), x)
 
 
 def test_init_rejects_a_non_boolean_bias():
@@ -270,6 +302,7 @@ def test_causal_outputs_before_t_ignore_tokens_from_t_on(case, data):
 
 
 # ---------------------------------------------------------------- bad input: one test per case
+# The mask and causal contract shared with scaled_dot_product_attention is tested in test_checks.py.
 
 X = np.zeros((3, 4))
 P = init_multi_head_params(4, 2)
@@ -293,17 +326,6 @@ def test_rejects_kv_with_a_different_d_model():
 def test_rejects_x_and_kv_batch_axes_that_do_not_broadcast():
     with pytest.raises(ValueError, match=ordered("leading", "x (2, 3, 4)", "kv (3, 5, 4)")):
         multi_head_attention(np.zeros((2, 3, 4)), P, 2, kv=np.zeros((3, 5, 4)))
-
-
-@pytest.mark.parametrize("shape, what", [((3, 5), "n_k=3"), ((4, 3), "n_q=3"), ((3, 3, 3), "cannot broadcast")])
-def test_rejects_a_mask_of_the_wrong_shape(shape, what):
-    with pytest.raises(ValueError, match=ordered(f"mask of shape {shape}", what)):
-        multi_head_attention(X, P, 2, mask=np.ones(shape, bool))
-
-
-def test_rejects_a_mask_of_the_wrong_dtype():
-    with pytest.raises(TypeError, match=ordered("mask must be a boolean array", "float64", "shape (3, 3)")):
-        multi_head_attention(X, P, 2, mask=np.ones((3, 3)))
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
@@ -342,23 +364,11 @@ def test_rejects_a_bad_num_heads(num_heads, exc):
         multi_head_attention(X, P, num_heads)
 
 
-def test_rejects_a_query_row_whose_every_key_is_masked():
-    mask = np.ones((3, 3), bool)
-    mask[2] = False
-    with pytest.raises(ValueError, match=ordered("every key is masked", "mask of shape (3, 3)", "query position 2", "(2, 3, 3)")):
-        multi_head_attention(X, P, 2, mask=mask)
-
-
 def test_rejects_a_per_head_mask_that_hides_a_row_in_one_head():
     mask = np.ones((2, 3, 3), bool)
     mask[1, 0] = False
     with pytest.raises(ValueError, match=ordered("every key is masked", "mask of shape (2, 3, 3)", "query position 0", "index (1, 0)")):
         multi_head_attention(X, P, 2, mask=mask)
-
-
-def test_rejects_causal_cross_attention_with_more_queries_than_keys():
-    with pytest.raises(ValueError, match=ordered("every key is masked", "causal=True", "n_q=3, n_k=2")):
-        multi_head_attention(X, P, 2, kv=np.zeros((2, 4)), causal=True)
 
 
 def test_rejects_params_that_are_not_a_dict():
@@ -384,7 +394,3 @@ def test_rejects_a_bias_of_the_wrong_shape():
     with pytest.raises(ValueError, match=ordered("params['b_o'] must have shape (d_model,) = (4,)", "(1, 4)")):
         multi_head_attention(X, params, 2)
 
-
-def test_rejects_a_non_boolean_causal_flag():
-    with pytest.raises(TypeError, match="causal must be True or False"):
-        multi_head_attention(X, P, 2, causal="yes")

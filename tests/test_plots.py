@@ -58,3 +58,21 @@ def test_weight_bars_label_each_bar_with_its_value():
     assert [t.get_text() for t in ax.texts] == ["0.200", "0.800"]
     with pytest.raises(ValueError, match=r"got shape \(2,\) and 3 labels"):
         weight_bars(np.array([0.2, 0.8]), ["a", "b", "c"])
+
+
+def test_without_matplotlib_a_plot_says_what_to_install():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; sys.modules['matplotlib.pyplot'] = None\n"
+        "from lessons_lib.plots import weight_bars\n"
+        "try:\n"
+        "    weight_bars([0.5, 0.5], ['a', 'b'])\n"
+        "except ImportError as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ImportError lessons_lib.plots draws with matplotlib"), done.stdout
+    assert "pip install 'lessons_lib[plots]'" in done.stdout

@@ -12,10 +12,19 @@ In a live kernel its settings are synced traits, readable and settable from Pyth
 Bad data raises ``ValueError`` (:class:`ExplorerValueError`) before anything is displayed.
 """
 
+try:
+    import anywidget  # the explorers need these two beyond numpy
+    import ipywidgets
+except ModuleNotFoundError as exc:
+    raise ImportError(
+        f"lessons_lib.explorers needs anywidget and ipywidgets, and {exc.name} is not installed: "
+        "pip install 'lessons_lib[explorers]'"
+    ) from exc
+
 from ._base import ExplorerValueError
 from .attention import MASK_MODES, AttentionExplorer
 from .heads import HeadsExplorer
-from .online_softmax import OnlineSoftmaxExplorer, online_softmax_steps
+from .online_softmax import OnlineSoftmaxExplorer
 from .soft_lookup import SoftLookupExplorer
 
 __all__ = [
@@ -23,7 +32,6 @@ __all__ = [
     "AttentionExplorer",
     "HeadsExplorer",
     "OnlineSoftmaxExplorer",
-    "online_softmax_steps",
     "ExplorerValueError",
     "MASK_MODES",
 ]

@@ -8,6 +8,7 @@ imports are inlined here, once, when the class is defined. No module may import 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import numbers
 import pathlib
@@ -17,7 +18,7 @@ import anywidget
 import numpy as np
 import traitlets
 
-from .._checks import as_float_array
+from .._checks import as_float_array, is_integer
 
 __all__ = ["ExplorerBase", "ExplorerValueError", "bundle_esm"]
 
@@ -58,14 +59,19 @@ class ExplorerBase(anywidget.AnyWidget):
 # Checks: every explorer validates its data in Python, before anything is sent to a browser.
 
 
+@contextlib.contextmanager
+def explorer_errors():
+    """Raise a library check's TypeError or ValueError as an :class:`ExplorerValueError`, with its message."""
+    try:
+        yield
+    except (TypeError, ValueError) as exc:
+        raise ExplorerValueError(str(exc)) from None
+
+
 def as_matrix(name: str, x, *, rows: int | None = None, cols: int | None = None, rows_from: str = "") -> np.ndarray:
     """A finite float64 ``(rows, cols)`` matrix, or a ValueError naming ``name`` and the shapes."""
-    try:
+    with explorer_errors():
         arr = as_float_array(name, x)
-    except TypeError as exc:
-        raise ExplorerValueError(str(exc)) from None
-    except ValueError as exc:
-        raise ExplorerValueError(str(exc)) from None
     if arr.ndim != 2:
         raise ExplorerValueError(f"{name} must be a matrix (2-D), got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -81,10 +87,8 @@ def as_matrix(name: str, x, *, rows: int | None = None, cols: int | None = None,
 
 def as_vector(name: str, x, *, size: int | None = None) -> np.ndarray:
     """A finite float64 vector, or a ValueError naming ``name``."""
-    try:
+    with explorer_errors():
         arr = as_float_array(name, x)
-    except (TypeError, ValueError) as exc:
-        raise ExplorerValueError(str(exc)) from None
     if arr.ndim != 1 or arr.size == 0:
         raise ExplorerValueError(f"{name} must be a non-empty vector (1-D), got shape {arr.shape}")
     if size is not None and arr.size != size:
@@ -112,7 +116,7 @@ def as_labels(name: str, labels, n: int | None = None, *, what: str = "rows") ->
 
 def as_index(name: str, value, n: int) -> int:
     """An integer in ``range(n)``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+    if not is_integer(value):
         raise ExplorerValueError(f"{name} must be an integer, got {type(value).__name__} ({value!r})")
     if not 0 <= int(value) < n:
         raise ExplorerValueError(f"{name} must be between 0 and {n - 1}, got {value}")

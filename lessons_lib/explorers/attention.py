@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import traitlets
 
-from ..attention import causal_mask, padding_mask, scaled_dot_product_attention
+from .._checks import is_integer
+from ..attention import scaled_dot_product_attention
+from ..masks import MASK_MODES, explorer_mask
 from ._base import ExplorerBase, ExplorerValueError, as_index, as_labels, as_lists, as_matrix, as_scale, bundle_esm
 
 __all__ = ["AttentionExplorer", "MASK_MODES"]
-
-MASK_MODES = ("none", "causal", "padding", "custom")
-"""``none``: every key visible; ``causal``: key j visible to query i when j <= i; ``padding``: only the
-first ``padding_length`` keys visible; ``custom``: every key visible except the ``masked_cells``."""
 
 
 class AttentionExplorer(ExplorerBase):
@@ -114,16 +111,7 @@ class AttentionExplorer(ExplorerBase):
 
     def mask(self) -> np.ndarray:
         """The current boolean (n, n) mask, True = may attend."""
-        n = len(self.tokens)
-        if self.mask_mode == "causal":
-            return causal_mask(n)
-        if self.mask_mode == "padding":
-            return np.broadcast_to(padding_mask([self.padding_length or n], n)[0], (n, n)).copy()
-        allowed = np.ones((n, n), dtype=bool)
-        if self.mask_mode == "custom":
-            for i, j in self.masked_cells:
-                allowed[i, j] = False
-        return allowed
+        return explorer_mask(self.mask_mode, len(self.tokens), self.padding_length, self.masked_cells)
 
     def attention(self):
         """``(output, weights)`` for every query under the current scale and mask (``scaled_dot_product_attention``)."""
@@ -141,7 +129,7 @@ def _as_mode(mode) -> str:
 def _as_padding(length, n: int):
     if length is None:
         return None
-    if isinstance(length, (bool, np.bool_)) or not isinstance(length, (numbers.Integral, np.integer)):
+    if not is_integer(length):
         raise ExplorerValueError(f"padding_length must be an integer or None, got {type(length).__name__}")
     if not 1 <= int(length) <= n:
         raise ExplorerValueError(f"padding_length must be between 1 and the number of tokens ({n}), got {length}")

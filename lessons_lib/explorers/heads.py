@@ -6,7 +6,7 @@ import numpy as np
 import traitlets
 
 from .._checks import as_float_array
-from ._base import ExplorerBase, ExplorerValueError, as_index, as_labels, as_lists, bundle_esm
+from ._base import ExplorerBase, ExplorerValueError, as_index, as_labels, as_lists, bundle_esm, explorer_errors
 
 __all__ = ["HeadsExplorer"]
 
@@ -37,10 +37,8 @@ class HeadsExplorer(ExplorerBase):
                  layer=0, *, title="", **kwargs):
         tokens = as_labels("tokens", tokens)
         n = len(tokens)
-        try:
+        with explorer_errors():
             w = as_float_array("weights", weights)
-        except (TypeError, ValueError) as exc:
-            raise ExplorerValueError(str(exc)) from None
         if w.ndim not in (3, 4):
             raise ExplorerValueError(
                 f"weights must have shape (heads, n, n) or (layers, heads, n, n), got shape {w.shape}"

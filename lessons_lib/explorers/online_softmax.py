@@ -9,38 +9,11 @@ import traitlets
 
 from .._checks import check_positive_int
 from ..attention import scaled_dot_product_attention
+from ..online_softmax import online_softmax_steps
 from ._base import ExplorerBase, ExplorerValueError, as_index, as_labels, as_lists, as_matrix, as_scale, as_vector, bundle_esm
+from ._base import explorer_errors
 
-__all__ = ["OnlineSoftmaxExplorer", "online_softmax_steps"]
-
-
-def online_softmax_steps(q, k, v, block_size, scale=None):
-    """The online-softmax recurrence for one query, as a list with one dict per key block.
-
-    q: (d,); k: (n, d); v: (n, d_v). Each dict holds the block's ``start``/``end`` key positions, its
-    ``block_max`` score, the running max ``m``, the ``correction`` exp(m_old − m) applied to the old
-    sums, the running sum ``l``, the un-normalised output ``acc`` and the normalised ``output`` = acc / l.
-    The last ``output`` equals ``softmax(scale · k @ q) @ v``.
-    """
-    q = np.asarray(q, dtype=np.float64)
-    k = np.asarray(k, dtype=np.float64)
-    v = np.asarray(v, dtype=np.float64)
-    scale = 1.0 / math.sqrt(q.shape[0]) if scale is None else float(scale)
-    scores = scale * (k @ q)
-    m, l, acc = -math.inf, 0.0, np.zeros(v.shape[1])
-    steps = []
-    for start in range(0, k.shape[0], block_size):
-        end = min(start + block_size, k.shape[0])
-        block_max = float(scores[start:end].max())
-        m_new = max(m, block_max)
-        correction = math.exp(m - m_new)  # exp(-inf) = 0 on the first block
-        p = np.exp(scores[start:end] - m_new)
-        l = l * correction + float(p.sum())
-        acc = acc * correction + p @ v[start:end]
-        m = m_new
-        steps.append(dict(start=start, end=end, block_max=block_max, m=m, correction=correction, l=l,
-                          acc=acc.copy(), output=acc / l))
-    return steps
+__all__ = ["OnlineSoftmaxExplorer"]
 
 
 class OnlineSoftmaxExplorer(ExplorerBase):
@@ -70,10 +43,8 @@ class OnlineSoftmaxExplorer(ExplorerBase):
         q = as_vector("q", q)
         k = as_matrix("k", k, cols=q.shape[0])
         v = as_matrix("v", v, rows=k.shape[0], rows_from="key")
-        try:
+        with explorer_errors():
             block_size = check_positive_int("block_size", block_size)
-        except (TypeError, ValueError) as exc:
-            raise ExplorerValueError(str(exc)) from None
         if block_size > k.shape[0]:
             raise ExplorerValueError(f"block_size ({block_size}) must not exceed the number of keys ({k.shape[0]})")
         scale = as_scale(scale, default=1.0 / math.sqrt(q.shape[0]), allow_zero=False)

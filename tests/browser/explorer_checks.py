@@ -14,7 +14,8 @@ import math
 import numpy as np
 
 import lessons_lib as ll
-from lessons_lib.explorers import online_softmax_steps
+from lessons_lib import online_softmax_steps
+from lessons_lib.masks import explorer_mask
 
 EXACT = dict(rtol=1e-9, atol=1e-12)  # JS and numpy both compute in float64; only summation order differs
 
@@ -58,24 +59,12 @@ def assert_weight_text_matches(root, weights, digits: int = 3):
 # --- AttentionExplorer ----------------------------------------------------------------------------
 
 
-def _attention_mask(n, mode, padding_length, masked_cells):
-    if mode == "causal":
-        return ll.causal_mask(n)
-    if mode == "padding":
-        return np.broadcast_to(ll.padding_mask([padding_length or n], n)[0], (n, n)).copy()
-    allowed = np.ones((n, n), dtype=bool)
-    if mode == "custom":
-        for i, j in masked_cells:
-            allowed[i, j] = False
-    return allowed
-
-
 def expected_attention_row(data, now):
     """lessons_lib's weights, output and entropy for the query, scale and mask the explorer shows now."""
     q, k, v = (np.array(data[name]) for name in ("q", "k", "v"))
     n = len(data["tokens"])
     i = now["query_index"]
-    allowed = _attention_mask(n, now["mask_mode"], now["padding_length"], now["masked_cells"])
+    allowed = explorer_mask(now["mask_mode"], n, now["padding_length"], now["masked_cells"])
     row_mask = np.ones((n, n), dtype=bool)
     row_mask[i] = allowed[i]  # other rows may have every key masked (custom mode); they do not matter here
     output, weights = ll.scaled_dot_product_attention(q, k, v, mask=row_mask, scale=now["scale"])
