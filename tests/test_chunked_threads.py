@@ -124,3 +124,45 @@ def test_a_quota_caps_the_default_thread_count(tmp_path, monkeypatch):
     q, k, v = random_qkv((2048, 8), np.float32)
     chunked_attention(q, k, v, block_size=128)
     assert len(counts) == 1
+
+
+# ---------------------------------------------------------------- calls from several Python threads at once
+
+
+def blas_threads():
+    import threadpoolctl
+
+    return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_calls_from_four_threads_at_once_leave_the_blas_thread_count_as_it_was(causal):
+    # Overlapping "limit BLAS to 1 thread, then restore" sections must not restore each other's 1.
+    import threading
+
+    import threadpoolctl
+
+    q, k, v = random_qkv((1024, 32), np.float32)
+    expected = scaled_dot_product_attention(q, k, v, causal=causal)[0]
+    errors = []
+    start = threading.Barrier(4)
+
+    def caller():
+        try:
+            start.wait()
+            for _ in range(6):
+                np.testing.assert_allclose(chunked_attention(q, k, v, causal=causal, num_threads=2), expected, rtol=0, atol=1e-5)
+        except Exception as exc:  # reported below, in the test's own thread
+            errors.append(exc)
+
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        assert before and all(n == 2 for n in before)
+        threads = [threading.Thread(target=caller) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        after = blas_threads()
+    assert not errors, errors
+    assert after == before
