@@ -65,8 +65,8 @@ def worker_count(monkeypatch):
 @pytest.mark.parametrize("cores", [1, 2, 8])
 def test_num_threads_not_the_core_count_decides_the_workers(monkeypatch, cores):
     monkeypatch.setattr(chunked, "cpu_count", lambda: cores)
-    q, k, v = random_qkv((2048, 8), np.float32)  # 4 query groups of 512
-    for num_threads, expected in ((None, min(cores, 4)), (1, 1), (2, 2), (3, 3), (16, 4)):
+    q, k, v = random_qkv((2048, 8), np.float32)  # enough query groups (of 64 or more) for 16 workers
+    for num_threads, expected in ((None, cores), (1, 1), (2, 2), (3, 3), (16, 16)):
         counts = worker_count(monkeypatch)
         chunked_attention(q, k, v, block_size=128, num_threads=num_threads)
         assert len(counts) == expected, (num_threads, cores)
