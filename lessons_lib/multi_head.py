@@ -77,10 +77,17 @@ def _check_params(params, d_model):
     return checked
 
 
-def _project(x, w, b, dtype):
-    out = x @ w.astype(dtype, copy=False)
-    if b is not None:
-        out += b.astype(dtype, copy=False)
+def _project(x, w, b, dtype, name):
+    """``x @ w + b`` in ``dtype``; finite inputs can still overflow, so that is refused by name."""
+    with np.errstate(over="ignore", invalid="ignore"):  # reported just below
+        out = x @ w.astype(dtype, copy=False)
+        if b is not None:
+            out += b.astype(dtype, copy=False)
+    if not np.isfinite(out).all():
+        raise ValueError(
+            f"the projection {name} overflows {np.dtype(dtype)} (shape {out.shape}): rescale the input or the "
+            "parameters" + (" or use float64" if np.dtype(dtype) != np.float64 else "")
+        )
     return out
 
 
@@ -128,9 +135,9 @@ def multi_head_attention(x, params, num_heads, mask=None, causal=False, kv=None)
         # Checked here, against the caller's mask, so the message shows the shape they passed.
         check_rows_see_a_key(allowed, scores_shape, None if mask is None else np.shape(mask), causal)
 
-    q = split_heads(_project(x, p["W_q"], p["b_q"], dtype), num_heads)
-    k = split_heads(_project(kv_arr, p["W_k"], p["b_k"], dtype), num_heads)
-    v = split_heads(_project(kv_arr, p["W_v"], p["b_v"], dtype), num_heads)
+    q = split_heads(_project(x, p["W_q"], p["b_q"], dtype, "q = x @ W_q + b_q"), num_heads)
+    k = split_heads(_project(kv_arr, p["W_k"], p["b_k"], dtype, "k = kv @ W_k + b_k"), num_heads)
+    v = split_heads(_project(kv_arr, p["W_v"], p["b_v"], dtype, "v = kv @ W_v + b_v"), num_heads)
     heads, weights = attention_kernel(q, k, v, allowed, 1.0 / math.sqrt(d_model // num_heads))
-    output = _project(merge_heads(heads), p["W_o"], p["b_o"], dtype)
+    output = _project(merge_heads(heads), p["W_o"], p["b_o"], dtype, "output = heads @ W_o + b_o")
     return output, weights

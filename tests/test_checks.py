@@ -141,6 +141,17 @@ def test_overflow_in_a_masked_position_is_not_an_error(attend):
     np.testing.assert_array_equal(attend(q, k, np.array([[1.0], [2.0]]), mask=mask), [[1.0], [1.0]])
 
 
+@qkv_functions
+def test_inputs_are_not_modified(attend):
+    rng = np.random.default_rng(3)
+    q, k, v = rng.normal(size=(6, 2)), rng.normal(size=(6, 2)), rng.normal(size=(6, 2))
+    mask = np.ones((6, 6), bool)
+    copies = [a.copy() for a in (q, k, v, mask)]
+    attend(q, k, v, mask=mask, causal=True)
+    for a, c in zip((q, k, v, mask), copies):
+        np.testing.assert_array_equal(a, c)
+
+
 # ---------------------------------------------------------------- mask and causal: all three functions
 
 D_MODEL, HEADS = 4, 2

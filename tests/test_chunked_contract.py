@@ -193,32 +193,7 @@ def test_masked_keys_get_zero_weight_even_when_every_visible_score_is_hugely_neg
         assert chunked_attention(q, k, v, mask=mask, block_size=block_size)[0, 0] < 2.5
 
 
-def test_inputs_are_not_modified():
-    rng = np.random.default_rng(5)
-    q, k, v = rng.normal(size=(6, 2)), rng.normal(size=(6, 2)), rng.normal(size=(6, 2))
-    mask = np.ones((6, 6), bool)
-    copies = [a.copy() for a in (q, k, v, mask)]
-    chunked_attention(q, k, v, mask=mask, causal=True, block_size=4)
-    for a, c in zip((q, k, v, mask), copies):
-        np.testing.assert_array_equal(a, c)
-
-
 # ---------------------------------------------------------------- properties
-
-
-@given(st.data())
-def test_causal_outputs_before_t_ignore_tokens_from_t_on(data):
-    n = data.draw(st.integers(2, 16))
-    d = data.draw(st.integers(1, 4))
-    q, k, v = (data.draw(hnp.arrays(np.float64, (2, n, d), elements=FLOATS)) for _ in range(3))
-    t = data.draw(st.integers(1, n - 1))
-    block_size = data.draw(block_sizes)
-    new = [a.copy() for a in (q, k, v)]
-    for a in new:
-        a[:, t:] = data.draw(hnp.arrays(np.float64, a[:, t:].shape, elements=FLOATS))
-    output = chunked_attention(q, k, v, causal=True, block_size=block_size)
-    new_output = chunked_attention(*new, causal=True, block_size=block_size)
-    assert np.array_equal(new_output[:, :t], output[:, :t])
 
 
 @given(st.integers(2, 12).flatmap(lambda n: hnp.arrays(np.float64, (n, 3), elements=FLOATS)), st.data())

@@ -345,6 +345,14 @@ def test_rejects_non_finite_parameters(name):
         multi_head_attention(X, params, 2)
 
 
+@pytest.mark.parametrize("weight, projection", [("W_q", "q = x @ W_q + b_q"), ("W_v", "v = kv @ W_v + b_v")])
+def test_rejects_a_projection_that_overflows(weight, projection):
+    x = np.full((3, 4), 1e30, np.float32)
+    params = dict(P, **{weight: np.full((4, 4), 1e30)})
+    with pytest.raises(ValueError, match=ordered(f"the projection {projection} overflows float32", "or use float64")):
+        multi_head_attention(x, params, 2)
+
+
 @pytest.mark.parametrize("name, shape", [("x", (0, 4)), ("kv", (0, 4)), ("x", (3, 0))])
 def test_rejects_an_empty_sequence(name, shape):
     args = {"x": X, "kv": None}
