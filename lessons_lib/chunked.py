@@ -127,7 +127,10 @@ def chunked_attention(q, k, v, mask=None, scale=None, causal=False, block_size=D
 
     scratches = [_Scratch(plan, d_k, d_v, dtype, causal, user_mask is not None) for _ in range(plan.workers)]
     if plan.workers == 1:
-        run(plan.tasks, scratches[0])
+        # One BLAS thread here too: BLAS's own threads, woken for each of many small products, wait on
+        # each other (badly so on a busy machine).
+        with blas_single_threaded():
+            run(plan.tasks, scratches[0])
     else:
         run_in_threads(run, plan.tasks, scratches)
     return out
