@@ -5,7 +5,7 @@ object per line). Only one worker computes at any moment: the parent asks each w
 *turn* of timed calls, in a rotating order, and waits for the answer before asking the next. Between two
 turns it pauses long enough for the previous worker's idle BLAS/OpenMP threads to stop spinning
 (OpenBLAS spins for up to about 0.1 s after a call), so they do not steal the cores the next worker
-needs. A busy machine therefore slows every contestant alike, and no contestant shares its process,
+needs; a turn of short calls then starts with one untimed call, so that every contestant is timed warm. A busy machine therefore slows every contestant alike, and no contestant shares its process,
 its imports or its thread pools with another.
 
 Worker side: ``serve(contestant)``, where ``contestant`` has ``setup(config) -> (fn, info)``: ``fn()`` is
@@ -31,6 +31,9 @@ COOLDOWN_S = 0.15
 TURN_S = 0.1
 """A turn repeats the call until about this long (at least once), timing each call."""
 
+WARM_UP_BELOW_S = 0.05
+"""A turn of calls shorter than this starts with one untimed call, so every contestant is timed warm."""
+
 BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 """Machine-specific OpenBLAS settings a user's machine does not have: the README's tables come from runs without them."""
 
@@ -38,6 +41,26 @@ BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 def blas_variables_set(environ=os.environ):
     """The names in BLAS_VARIABLES that ``environ`` sets (a README table must come from a run with none)."""
     return [name for name in BLAS_VARIABLES if name in environ]
+
+
+def refuse_readme_update_under_blas_overrides(environ=os.environ):
+    """SystemExit when a run meant for the README has this machine's OpenBLAS overrides set."""
+    found = blas_variables_set(environ)
+    if found:
+        raise SystemExit(
+            f"{', '.join(found)} set: the README's tables must come from a run without them, as on a user's machine. "
+            "Run `make bench`, or prefix the command with `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`."
+        )
+
+
+def process_facts():
+    """A worker's versions-independent facts for the table's header: its BLAS/OpenMP libraries and BLAS variables."""
+    import threadpoolctl
+
+    return {
+        "blas": blas_description(threadpoolctl.threadpool_info()),
+        "environment": {name: os.environ.get(name) for name in BLAS_VARIABLES},
+    }
 
 
 def blas_description(info):
@@ -51,6 +74,22 @@ def blas_description(info):
             what += f" {lib['version']}"
         parts.append(f"{lib.get('user_api', '?')}: {what}, {lib.get('num_threads', '?')} threads")
     return "; ".join(parts) or "no BLAS/OpenMP library loaded"
+
+
+def method_text(rounds):
+    """How a table was measured, in a sentence or two, for the line above it."""
+    return (
+        f"Each contestant in its own process; in each of {rounds} rounds each process runs its call for about "
+        f"{TURN_S:g} s (one untimed call first when calls are short, then timing every call), in a rotating order, "
+        f"with a {COOLDOWN_S:g} s pause between turns so that no process's idle threads spin on the next one's cores. "
+        "Times: median (quartiles) over every timed call; ratios: the median times' ratio and, in brackets, the "
+        "lowest and highest ratio of one round's medians (the spread over the run)."
+    )
+
+
+def environment_text(environment):
+    """``OPENBLAS_CORETYPE unset, …`` from a worker's {name: value or None}."""
+    return ", ".join(f"{k}={v}" if v is not None else f"{k} unset" for k, v in environment.items())
 
 
 # ---------------------------------------------------------------- parent side
@@ -101,7 +140,8 @@ def interleave(workers, config, rounds, turn_s=TURN_S, cooldown_s=COOLDOWN_S):
     for r in range(rounds):
         for w in workers[r % len(workers):] + workers[: r % len(workers)]:
             time.sleep(cooldown_s)
-            times[w.name].append(w.ask(op="time", reps=reps[w.name])["seconds"])
+            warm_up = infos[w.name]["warm_s"] < WARM_UP_BELOW_S
+            times[w.name].append(w.ask(op="time", reps=reps[w.name], warm_up=warm_up)["seconds"])
     return infos, times
 
 
@@ -153,6 +193,8 @@ def serve(contestant):
                 info["warm_s"] = time.perf_counter() - start
                 reply = info
             elif message["op"] == "time":
+                if message.get("warm_up"):
+                    fn()  # untimed: the first call after the pause wakes the process's threads and caches
                 seconds = []
                 for _ in range(message["reps"]):
                     start = time.perf_counter()
