@@ -24,7 +24,6 @@ the model shapes, ≤ 1.5× at n = 512; the plain function ≤ 2× at n ≥ 1024
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import platform
@@ -39,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (  # noqa: E402
     Worker, environment_text, interleave, method_text, process_facts, ratio, ratio_text,
-    refuse_readme_update_under_blas_overrides, save_output, serve, spread_text,
+    parse_arguments, save_output, serve, spread_text,
 )
 
 HERE = Path(__file__).resolve()
@@ -313,19 +312,16 @@ NOTE = (
 )
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def options(parser):
     parser.add_argument("--quick", action="store_true", help="n = 512 … 4096 and the model shapes, 3 rounds")
     parser.add_argument("--runs", type=int, default=None, help="rounds per shape (default 7, or 3 with --quick)")
     parser.add_argument("--no-memory", action="store_true", help="skip the n = 65,536 memory check")
-    parser.add_argument("--update-readme", action="store_true", help="write the tables into README.md (its bench_attention block)")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_arguments(__doc__.splitlines()[0], "bench_attention", options, argv)
     if args.worker:
         return worker_main(args.worker)
-
-    if args.update_readme:
-        refuse_readme_update_under_blas_overrides()
     if importlib.util.find_spec("torch") is None:  # only the PyTorch worker imports it
         raise SystemExit("torch is needed for the side-by-side timings: pip install -r requirements-reference.txt")
 

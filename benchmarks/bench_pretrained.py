@@ -19,7 +19,6 @@ The last hidden states are checked to agree first. Target (issue 10): numpy ≤ 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -30,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (  # noqa: E402
     Worker, environment_text, interleave, method_text, process_facts, ratio, ratio_text,
-    refuse_readme_update_under_blas_overrides, save_output, serve, spread_text,
+    parse_arguments, save_output, serve, spread_text,
 )
 
 HERE = Path(__file__).resolve()
@@ -118,15 +117,10 @@ def worker_main(name):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=9, help="rounds per length (default 9)")
-    parser.add_argument("--update-readme", action="store_true", help="write the table into README.md (its bench_pretrained block)")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = parse_arguments(__doc__.splitlines()[0], "bench_pretrained",
+                           lambda p: p.add_argument("--runs", type=int, default=9, help="rounds per length (default 9)"), argv)
     if args.worker:
         return worker_main(args.worker)
-    if args.update_readme:
-        refuse_readme_update_under_blas_overrides()
 
     lines = ["| tokens | numpy forward, ms | transformers, ms | numpy ÷ transformers | transformers (same outputs), ms | numpy ÷ that |",
              "|---:|---:|---:|---:|---:|---:|"]

@@ -14,6 +14,7 @@ the call to time, ``info`` a dict of facts to report (backend, thread counts, â€
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -41,6 +42,21 @@ BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 def blas_variables_set(environ=os.environ):
     """The names in BLAS_VARIABLES that ``environ`` sets (a README table must come from a run with none)."""
     return [name for name in BLAS_VARIABLES if name in environ]
+
+
+def parse_arguments(description, readme_block, add_options, argv=None):
+    """A benchmark's command line: its own options, ``--update-readme`` and the hidden ``--worker NAME``.
+
+    Refuses ``--update-readme`` while this machine's OpenBLAS overrides are set.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    add_options(parser)
+    parser.add_argument("--update-readme", action="store_true", help=f"write the table into README.md (its {readme_block} block)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.update_readme and not args.worker:
+        refuse_readme_update_under_blas_overrides()
+    return args
 
 
 def refuse_readme_update_under_blas_overrides(environ=os.environ):
