@@ -216,7 +216,6 @@ class _Scratch:
         self.shifted_q = np.empty((heads, rows, d_k + 1), dtype=dtype)  # [q · scale | −shift]
         self.acc = np.empty((heads, rows, d_v + 1), dtype=dtype)  # [Σ p·v | Σ p]
         self.part = np.empty((heads, rows, d_v + 1), dtype=dtype)
-        self.causal_bias = _causal_bias(rows, cols, np.dtype(dtype)) if causal else None
         # The running maximum's buffers: the causal triangle of a block is at most rows wide; a mask covers it all.
         self.hidden = np.empty((rows, cols if masked else min(rows, cols) if causal else 0), dtype=bool)
         self.col_minus_row = _col_minus_row(rows, min(rows, cols) if causal else 0)
@@ -225,15 +224,15 @@ class _Scratch:
         return self.tile[: heads * rows * cols].reshape(heads, rows, cols)
 
 
-@functools.lru_cache(maxsize=8)
-def _causal_bias(rows, cols, dtype):
-    """Added to a causal group's first key block from its first hidden column on: −inf on and above the diagonal.
+@functools.lru_cache(maxsize=16)
+def _causal_bias(rows, cols, first_hidden, dtype):
+    """Added to a causal group's first key block: 0 where row r sees column c (c < first_hidden + r), else −inf.
 
     Read-only and kept between calls: building it costs more than a small call's whole work.
     """
     bias = np.zeros((rows, cols), dtype=dtype)
-    for r in range(min(rows, cols)):
-        bias[r, r:] = -np.inf
+    for r in range(rows):
+        bias[r, first_hidden + r :] = -np.inf
     bias.flags.writeable = False
     return bias
 
@@ -271,9 +270,8 @@ def _attend_shifted(call, h0, h1, qs, qe, scratch):
         if i == 0 and call.causal:
             # Row r of this (diagonal) block sees its columns c < first_hidden + r.
             first_hidden = last_visible_key(qs, call.n_q, call.n_k) - ks + 1
-            if first_hidden < ke - ks:
-                tail = s[..., first_hidden:]
-                np.add(tail, scratch.causal_bias[:rows, : tail.shape[-1]], out=tail)
+            if first_hidden < ke - ks:  # the first row, at least, has hidden columns here
+                np.add(s, _causal_bias(rows, ke - ks, first_hidden, s.dtype), out=s)
         np.exp(s, out=s)
         np.matmul(s, call.v_1[h0:h1, ks:ke], out=acc if i == 0 else part)  # [Σ p·v | Σ p]
         if i:
@@ -281,9 +279,11 @@ def _attend_shifted(call, h0, h1, qs, qe, scratch):
     np.divide(acc[..., :d_v], acc[..., d_v:], out=call.out[h0:h1, qs:qe])
     # Each row's own shift key adds exp(0) = 1 to its sum; a sum below 1/2 means the scores were too large
     # for q·k − shift to come out right (rounding in the cancellation), a non-finite one that exp overflowed.
+    if np.isfinite(acc.sum()) and acc[..., d_v].min() >= 0.5:  # (one quick look first: the usual case)
+        return ()
     refused = ~np.isfinite(acc).all(axis=-1)
     refused |= ~(acc[..., d_v] >= 0.5)
-    return np.argwhere(refused) if refused.any() else ()
+    return np.argwhere(refused)
 
 
 def _attend_query_block(call, h, qs, qe, scratch):
