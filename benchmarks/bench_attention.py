@@ -291,15 +291,17 @@ def memory_check(n):
 WHY_MISSED = (
     "Why targets are missed on this machine. `chunked_attention` does the same two products and one `exp` per "
     "score as PyTorch's kernel, but numpy's OpenBLAS runs these thin products (inner size d + 1 = 65) at about "
-    "120 GFLOP/s per core where PyTorch's GEMM reaches about 150, and every step is a separate numpy call, so "
-    "large n lands at about 1.2–1.5×. Below about a million scores (n ≤ 1024, and the model shapes with many "
-    "small heads) numpy's fixed costs per call, per head and per product dominate a call that PyTorch finishes "
-    "in a fraction of a millisecond. `scaled_dot_product_attention` must write and return the n × n weights "
-    "(64 MiB at n = 4096, 1 GiB at 16,384) and read them again for the output, which the fused kernel never forms; "
-    "with `causal=True` the mask is an n × n boolean array too, and every score is still computed. Ratios at "
-    "n ≤ 1024 also swing with the machine's load (see the brackets): PyTorch's two OpenMP threads wait for each "
-    "other whenever another process takes one of the two cores."
+    "120 GFLOP/s per core where PyTorch's GEMM reaches about 150, and every step is a separate numpy call: at "
+    "large n that leaves it some tens of percent behind. Below a few million scores per call (n ≤ 2048, and the "
+    "model shapes with many small heads) numpy's fixed costs per call, per head and per product, and handing "
+    "work to a second thread, weigh on a call that PyTorch finishes in a millisecond or less. "
+    "`scaled_dot_product_attention` must write and return the n × n weights (64 MiB at n = 4096, 1 GiB at "
+    "16,384) and read them again for the output, which the fused kernel never forms; with `causal=True` the "
+    "mask is an n × n boolean array too, and every score is still computed. On a busy machine the ratios at "
+    "small n also swing (see the brackets): PyTorch's two OpenMP threads wait for each other whenever another "
+    "process takes one of the two cores."
 )
+
 
 NOTE = (
     "Earlier versions of this table (before issue 10) passed 2-D `(n, d)` arrays to PyTorch. On CPU, PyTorch "
