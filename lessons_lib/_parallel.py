@@ -5,12 +5,13 @@ The machinery behind :func:`lessons_lib.chunked_attention`'s ``num_threads``; no
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["cpu_count", "cgroup_cpu_quota", "blas_single_threaded", "run_in_threads", "LockedIterator"]
+__all__ = ["cpu_count", "cgroup_cpu_quota", "blas_single_threaded", "run_in_threads", "LockedIterator", "WorkspacePool"]
 
 CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"
 """cgroup v2 CPU limit of this process's container: "<quota> <period>" in µs, or "max <period>" for none."""
@@ -145,3 +146,36 @@ def run_in_threads(work, tasks, workspaces):
         for error in errors:
             if error is not None:
                 raise error
+
+
+class WorkspacePool:
+    """Scratch workspaces kept between calls: fresh scratch memory costs the operating system a page fault
+    per 4 KiB on first touch, which is more than a small call's whole work.
+
+    ``borrow(key, count, make)`` hands out ``count`` workspaces made by ``make()`` for that ``key`` (the
+    shapes and dtype they are for), reusing kept ones; they come back when the block ends. At most
+    ``max_kept`` workspaces of at most ``max_bytes`` each are kept, the most recently returned first.
+    Safe to use from several threads: a workspace is lent to one caller at a time.
+    """
+
+    def __init__(self, max_kept, max_bytes):
+        self.max_kept, self.max_bytes = max_kept, max_bytes
+        self._kept = []  # (key, workspace), oldest first
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def borrow(self, key, count, make):
+        with self._lock:
+            mine = [ws for k, ws in self._kept if k == key][:count]
+            self._kept = [(k, ws) for k, ws in self._kept if not any(ws is m for m in mine)]
+        workspaces = mine + [make() for _ in range(count - len(mine))]
+        try:
+            yield workspaces
+        finally:
+            with self._lock:
+                self._kept += [(key, ws) for ws in workspaces if ws.nbytes <= self.max_bytes]
+                del self._kept[: max(0, len(self._kept) - self.max_kept)]
+
+    def clear(self):
+        with self._lock:
+            self._kept.clear()

@@ -16,7 +16,8 @@ visited ``block_size`` at a time. Two ways keep the result exactly the softmax-w
   un-normalised output ``acc`` are rescaled as each key block arrives. Used with a caller's mask, and for
   the rows the shift does not suit.
 
-Scratch memory is a few ``query_block × block_size`` tiles per worker thread, whatever n is.
+Scratch memory is a few ``query_block × block_size`` tiles per worker thread, whatever n is; small ones
+are kept for the next call (a fresh buffer costs a page fault per 4 KiB, more than a small call's work).
 :func:`lessons_lib.online_softmax.online_softmax_steps` is the running-maximum recurrence for one query,
 written to be read rather than to be fast.
 """
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._checks import check_bool, check_positive_int, check_qkv, check_scale, raise_scores_overflow
-from ._parallel import blas_single_threaded, cpu_count, run_in_threads
+from ._parallel import WorkspacePool, blas_single_threaded, cpu_count, run_in_threads
 from .masks import causal_block, check_rows_see_a_key, combine_masks, last_visible_key
 
 __all__ = ["chunked_attention", "DEFAULT_BLOCK_SIZE"]
@@ -41,10 +42,15 @@ DEFAULT_BLOCK_SIZE = 512
 _SCRATCH_ELEMENTS = 1 << 17
 """Target size of one worker's score tile (heads × query_block × block_size): 512 KiB of float32."""
 
+_SCRATCHES = WorkspacePool(max_kept=4, max_bytes=4 << 20)
+"""Workers' scratch buffers, kept between calls (16 MiB at most): fresh ones cost more than a small call's work."""
+
 _MAX_QUERY_BLOCK = 256
 _MIN_QUERY_BLOCK = 16
 _MIN_PARALLEL_QUERY_BLOCK = 64
 """Query groups are split for more workers down to this size; smaller ones use the CPU poorly."""
+_TASKS_PER_WORKER = 2
+"""At least this many tasks per worker, so that a worker slowed by other processes gets fewer."""
 _PARALLEL_MIN_WORK = 1 << 19
 """Below about this many visible scores, handing tasks to other threads costs more than it saves."""
 
@@ -125,14 +131,16 @@ def chunked_attention(q, k, v, mask=None, scale=None, causal=False, block_size=D
                         index = np.unravel_index(h, batch) + (first + overflow[0], overflow[1])
                         raise_scores_overflow(index, scores_shape, dtype, q, k)
 
-    scratches = [_Scratch(plan, d_k, d_v, dtype, causal, user_mask is not None) for _ in range(plan.workers)]
-    if plan.workers == 1:
-        # One BLAS thread here too: BLAS's own threads, woken for each of many small products, wait on
-        # each other (badly so on a busy machine).
-        with blas_single_threaded():
-            run(plan.tasks, scratches[0])
-    else:
-        run_in_threads(run, plan.tasks, scratches)
+    masked = user_mask is not None
+    key = (plan.query_block, plan.key_block, plan.heads_per_task, d_k, d_v, dtype, causal, masked)
+    with _SCRATCHES.borrow(key, plan.workers, lambda: _Scratch(plan, d_k, d_v, dtype, causal, masked)) as scratches:
+        if plan.workers == 1:
+            # One BLAS thread here too: BLAS's own threads, woken for each of many small products, wait on
+            # each other (badly so on a busy machine).
+            with blas_single_threaded():
+                run(plan.tasks, scratches[0])
+        else:
+            run_in_threads(run, plan.tasks, scratches)
     return out
 
 
@@ -193,9 +201,9 @@ def _plan(call, num_threads):
         def task_count():
             return math.ceil(heads / heads_per_task) * math.ceil(n_q / query_block)
 
-        while heads_per_task > 1 and task_count() < 2 * workers:
+        while heads_per_task > 1 and task_count() < _TASKS_PER_WORKER * workers:
             heads_per_task = math.ceil(heads_per_task / 2)
-        while query_block >= 2 * _MIN_PARALLEL_QUERY_BLOCK and task_count() < 2 * workers:
+        while query_block >= 2 * _MIN_PARALLEL_QUERY_BLOCK and task_count() < _TASKS_PER_WORKER * workers:
             query_block //= 2
     tasks = []
     for h0 in range(0, heads, heads_per_task):
@@ -219,6 +227,10 @@ class _Scratch:
         # The running maximum's buffers: the causal triangle of a block is at most rows wide; a mask covers it all.
         self.hidden = np.empty((rows, cols if masked else min(rows, cols) if causal else 0), dtype=bool)
         self.col_minus_row = _col_minus_row(rows, min(rows, cols) if causal else 0)
+
+    @property
+    def nbytes(self):
+        return sum(a.nbytes for a in (self.tile, self.shifted_q, self.acc, self.part, self.hidden))
 
     def scores(self, heads, rows, cols):
         return self.tile[: heads * rows * cols].reshape(heads, rows, cols)
