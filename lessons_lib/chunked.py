@@ -236,7 +236,7 @@ class _Scratch:
         return self.tile[: heads * rows * cols].reshape(heads, rows, cols)
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=8)
 def _causal_bias(rows, cols, first_hidden, dtype):
     """Added to a causal group's first key block: 0 where row r sees column c (c < first_hidden + r), else −inf.
 
