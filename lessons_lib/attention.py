@@ -104,17 +104,6 @@ def soft_lookup(query, keys, values, scale=1.0):
     return np.asarray(output, dtype=dtype), weights.astype(dtype, copy=False)
 
 
-def _check_scores_finite(scores, allowed, q, k):
-    """Finite q and k can still overflow in q·kᵀ: refuse that instead of returning NaN."""
-    if np.isfinite(scores).all():
-        return
-    bad = ~np.isfinite(scores)
-    if allowed is not None:
-        bad &= allowed
-    if bad.any():
-        raise_scores_overflow(np.argwhere(bad)[0], scores.shape, scores.dtype, q, k)
-
-
 def scaled_dot_product_attention(q, k, v, mask=None, scale=None, causal=False):
     """``softmax(q kᵀ · scale + mask) v``; returns ``(output, weights)``.
 
@@ -138,22 +127,52 @@ def attention_kernel(q, k, v, allowed, scale):
 
     q, k, v: checked arrays of one float dtype; ``allowed``: a checked boolean mask in which every query
     row sees a key, or None; ``scale``: a float. Only the scores' overflow is checked here.
+
+    The weights are computed a block of query rows at a time, each block's softmax done while its scores
+    are still in the CPU's cache (and, for large inputs, blocks shared among the CPU cores): the same
+    numbers as one whole-matrix softmax, row by row.
     """
+    from ._parallel import cpu_count, run_in_threads  # speed machinery only
+
     n_q, n_k = q.shape[-2], k.shape[-2]
     scores_shape = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2]) + (n_q, n_k)
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below, by name
-        scores = np.matmul(q, np.swapaxes(k, -1, -2))
-        full_shape = scores_shape if allowed is None else np.broadcast_shapes(scores_shape, allowed.shape)
-        if scores.shape != full_shape:  # v or the mask carries batch axes that q and k do not
-            scores = np.array(np.broadcast_to(scores, full_shape))
-        scores *= scores.dtype.type(scale)
-    _check_scores_finite(scores, allowed, q, k)
-    if allowed is not None:
-        np.copyto(scores, -np.inf, where=~allowed)
-    # In-place softmax: the weights matrix is the only n_q × n_k array kept.
-    scores -= scores.max(axis=-1, keepdims=True)
-    np.exp(scores, out=scores)
-    scores /= scores.sum(axis=-1, keepdims=True)
-    weights = scores
+    full_shape = scores_shape if allowed is None else np.broadcast_shapes(scores_shape, allowed.shape)
+    batch = full_shape[:-2]
+    weights = np.empty(full_shape, dtype=q.dtype)  # the only n_q × n_k array: scores, then weights, in place
+    scale = q.dtype.type(scale)
+    q_b = np.broadcast_to(q, batch + q.shape[-2:])
+    k_t = np.broadcast_to(np.swapaxes(k, -1, -2), batch + (k.shape[-1], n_k))
+    allowed_b = None if allowed is None else np.broadcast_to(allowed, full_shape)
+    rows = max(1, min(n_q, (1 << 18) // n_k))  # a block of scores: about 1 MiB of float32
+    blocks = [(b, r0, min(r0 + rows, n_q)) for b in np.ndindex(*batch) for r0 in range(0, n_q, rows)]
+    # |q·k| <= d_k · max|q| · max|k|: when even that (times the scale) cannot overflow, no score needs checking.
+    bound = k.shape[-1] * float(np.max(np.abs(q))) * float(np.max(np.abs(k)))
+    check_overflow = not max(bound, bound * abs(float(scale))) < float(np.finfo(q.dtype).max) / 4
+
+    def softmax_blocks(block_iter, hidden_buffer):
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below, by name
+            for b, r0, r1 in block_iter:
+                scores = weights[b][r0:r1]
+                np.matmul(q_b[b][r0:r1], k_t[b], out=scores)
+                scores *= scale  # (after the product, as the formula reads; in the cache, so almost free)
+                visible = None if allowed_b is None else allowed_b[b][r0:r1]
+                if check_overflow and not np.isfinite(scores).all():
+                    bad = ~np.isfinite(scores) if visible is None else ~np.isfinite(scores) & visible
+                    if bad.any():
+                        row, col = np.argwhere(bad)[0]
+                        raise_scores_overflow(b + (r0 + row, col), full_shape, scores.dtype, q, k)
+                if visible is not None:
+                    hidden = np.logical_not(visible, out=hidden_buffer[: r1 - r0])
+                    np.copyto(scores, -np.inf, where=hidden)
+                scores -= scores.max(axis=-1, keepdims=True)
+                np.exp(scores, out=scores)
+                scores /= scores.sum(axis=-1, keepdims=True)
+
+    workers = min(cpu_count(), len(blocks)) if math.prod(full_shape) >= 1 << 20 else 1
+    hidden_buffers = [np.empty((rows, n_k) if allowed is not None else 0, dtype=bool) for _ in range(workers)]
+    if workers == 1:
+        softmax_blocks(blocks, hidden_buffers[0])
+    else:
+        run_in_threads(softmax_blocks, blocks, hidden_buffers)
     output = np.matmul(weights, v)
     return output, weights

@@ -1,53 +1,73 @@
-"""Memory-efficient exact attention: online softmax over key blocks (the FlashAttention recurrence).
+"""Memory-efficient exact attention: softmax over key blocks, never the n_q × n_k score matrix.
 
-The n_q × n_k score matrix is never built. Queries are taken a group at a time (the groups are
-independent, so ``num_threads`` CPU cores can work on that many groups at once), and for each group the
-keys are visited ``block_size`` at a time. A running max ``m``, running sum ``l`` and un-normalised output
-``acc`` are rescaled as each key block arrives, which gives exactly the softmax-weighted sum.
-Scratch memory is ``query_block × block_size`` numbers per worker thread, whatever n is.
-:func:`lessons_lib.online_softmax.online_softmax_steps` is the same recurrence for one query, written
-to be read rather than to be fast.
+Queries are taken a group at a time (the groups are independent, so ``num_threads`` CPU cores can work on
+that many groups at once; small heads are grouped several to a task), and for each group the keys are
+visited ``block_size`` at a time. Two ways keep the result exactly the softmax-weighted sum:
+
+- **A fixed shift per row** (the fast path). Softmax does not change when every score of a row is shifted
+  by the same number; the row's maximum is only the safest choice. Each row is shifted by its score with
+  one key it can see (its own position under ``causal=True``, else the last key), so no block needs its
+  maximum and nothing is ever rescaled: per key block, one product for the shifted scores (the shift rides
+  along as an extra column of q against a row of ones under kᵀ), one ``exp``, and one product that gives the
+  weighted values and the row sums at once (a column of ones appended to v). ``exp`` can only overflow when
+  a score exceeds that row's shift by about 88 (float32; 709 in float64); such a row's sum is not finite,
+  which is checked, and the row is redone the second way.
+- **A running maximum** (the online softmax of FlashAttention): a running max ``m``, running sum ``l`` and
+  un-normalised output ``acc`` are rescaled as each key block arrives. Used with a caller's mask, and for
+  the rows the shift does not suit.
+
+Scratch memory is a few ``query_block × block_size`` tiles per worker thread, whatever n is; small ones
+are kept for the next call (a fresh buffer costs a page fault per 4 KiB, more than a small call's work).
+:func:`lessons_lib.online_softmax.online_softmax_steps` is the running-maximum recurrence for one query,
+written to be read rather than to be fast.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._checks import check_bool, check_positive_int, check_qkv, check_scale, raise_scores_overflow
-from ._parallel import blas_single_threaded, cpu_count, run_in_threads
+from ._parallel import WorkspacePool, blas_single_threaded, cpu_count, run_in_threads
 from .masks import causal_block, check_rows_see_a_key, combine_masks, last_visible_key
 
 __all__ = ["chunked_attention", "DEFAULT_BLOCK_SIZE"]
 
-DEFAULT_BLOCK_SIZE = 4096
-"""Keys per online-softmax step. Large enough that the rescaling is rare, small enough to stay flat in n."""
+DEFAULT_BLOCK_SIZE = 512
+"""Keys per step: a query group's score tile (query_block × block_size) then stays in the CPU's cache."""
 
-_SCRATCH_ELEMENTS = 1 << 18
-"""Target size of one worker's score block (query_block × block_size): 1 MiB of float32, cache-sized."""
+_SCRATCH_ELEMENTS = 1 << 17
+"""Target size of one worker's score tile (heads × query_block × block_size): 512 KiB of float32."""
 
-_MAX_QUERY_BLOCK = 512
+_SCRATCHES = WorkspacePool(max_kept=4, max_bytes=4 << 20)
+"""Workers' scratch buffers, kept between calls (16 MiB at most): fresh ones cost more than a small call's work."""
+
+_MAX_QUERY_BLOCK = 256
 _MIN_QUERY_BLOCK = 16
-_PARALLEL_MIN_WORK = 1 << 22
-"""Below about this many score entries, threads cost more than they save."""
+_MIN_PARALLEL_QUERY_BLOCK = 64
+"""Query groups are split for more workers down to this size; smaller ones use the CPU poorly."""
+_TASKS_PER_WORKER = 2
+"""At least this many tasks per worker, so that a worker slowed by other processes gets fewer."""
+_PARALLEL_MIN_WORK = 1 << 19
+"""Below about this many visible scores, handing tasks to other threads costs more than it saves."""
 
 
 def chunked_attention(q, k, v, mask=None, scale=None, causal=False, block_size=DEFAULT_BLOCK_SIZE, *, num_threads=None):
     """Same output as ``scaled_dot_product_attention`` without building the n_q × n_k matrix.
 
     q: (..., n_q, d_k); k: (..., n_k, d_k); v: (..., n_k, d_v); mask: bool, broadcastable to (..., n_q, n_k).
-    ``block_size`` is the number of keys per step of the online softmax: for each group of queries a
-    running max, running sum and un-normalised output are rescaled as each key block arrives. Key blocks
+    ``block_size`` is the number of keys per step: for each group of queries the keys are visited one
+    block at a time, and the softmax is kept exact across blocks (see the module's docstring). Key blocks
     that the causal mask hides entirely are never computed. Returns the output (..., n_q, d_v) only.
 
     ``num_threads`` (keyword only) is the most worker threads that share the query groups of a large
     input: ``None`` (the default) means the number of CPU cores this process may use (its CPU affinity,
     and a cgroup CPU quota when there is one); ``1`` runs everything in the calling thread. Small inputs
     always run in the calling thread, whatever ``num_threads`` says. Each worker thread holds its own
-    scratch tile, so the peak memory depends on the number of threads: pass an explicit ``num_threads``
+    scratch tiles, so the peak memory depends on the number of threads: pass an explicit ``num_threads``
     to get the same memory on every machine. The output does not depend on it beyond rounding.
     """
     q, k, v, batch = check_qkv(q, k, v)
@@ -70,62 +90,74 @@ def chunked_attention(q, k, v, mask=None, scale=None, causal=False, block_size=D
         check_rows_see_a_key(rows_ok, scores_shape, causal=True)
 
     dtype = q.dtype
-    # |q·k| <= d_k · max|q| · max|k|: when even that bound cannot overflow, no score needs checking.
-    score_bound = abs(scale) * d_k * float(np.max(np.abs(q))) * float(np.max(np.abs(k)))
+    heads = math.prod(batch)  # every leading (batch, head) position, flattened
+    # Packed once per call: kᵀ over a row of ones (the shift's partner), v beside a column of ones (the sums).
+    k_t = np.empty((heads, d_k + 1, n_k), dtype=dtype)
+    k_t[:, :d_k] = np.swapaxes(np.broadcast_to(k, batch + (n_k, d_k)).reshape(heads, n_k, d_k), 1, 2)
+    k_t[:, d_k] = 1
+    v_1 = np.empty((heads, n_k, d_v + 1), dtype=dtype)
+    v_1[..., :d_v] = np.broadcast_to(v, batch + (n_k, d_v)).reshape(heads, n_k, d_v)
+    v_1[..., d_v] = 1
+    out = np.empty(batch + (n_q, d_v), dtype=dtype)
+    # With a mask, the running maximum checks every block for overflow unless even the bound
+    # |q·k| <= d_k · max|q| · max|k| cannot overflow; without one, it only redoes the rows the shift failed.
+    check_overflow = user_mask is None or not (
+        abs(scale) * d_k * float(np.max(np.abs(q))) * float(np.max(np.abs(k))) < float(np.finfo(dtype).max) / 4
+    )
     call = _Call(
-        q=np.broadcast_to(q * dtype.type(scale), batch + (n_q, d_k)),  # scale the n·d queries, not the n_q·n_k scores
-        k_t=np.broadcast_to(np.ascontiguousarray(np.swapaxes(k, -1, -2)), batch + (d_k, n_k)),  # rows of kᵀ contiguous
-        v=np.broadcast_to(v, batch + (n_k, d_v)),
-        out=np.empty(batch + (n_q, d_v), dtype=dtype),
+        q=np.broadcast_to(q, batch + (n_q, d_k)).reshape(heads, n_q, d_k),
+        k_t=k_t,
+        v_1=v_1,
+        out=out.reshape(heads, n_q, d_v),
+        scale=dtype.type(scale),
+        batch=batch,
         mask=user_mask,
         causal=causal,
         block_size=block_size,
-        check_overflow=not score_bound < float(np.finfo(dtype).max) / 4,
+        check_overflow=check_overflow,
     )
-
-    query_block = min(n_q, _MAX_QUERY_BLOCK, max(_MIN_QUERY_BLOCK, _SCRATCH_ELEMENTS // block_size))
-    tasks = []  # (work, batch index, first query, end query)
-    for b in np.ndindex(*batch):
-        for qs in range(0, n_q, query_block):
-            qe = min(qs + query_block, n_q)
-            tasks.append(((qe - qs) * call.key_end(qe), b, qs, qe))
-    total_work = sum(t[0] for t in tasks)
-    parallel = total_work >= _PARALLEL_MIN_WORK and not call.check_overflow  # checking: in order, for a stable error
-    workers = min(num_threads or cpu_count(), len(tasks)) if parallel else 1
-
-    # Every worker's buffers are allocated here, up front: the peak memory is the same on every run.
-    scratches = [_Scratch(query_block, min(block_size, n_k), dtype, causal, user_mask is not None) for _ in range(workers)]
+    plan = _plan(call, num_threads)
 
     def run(task_iter, scratch):
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and reported by name
-            for _, b, qs, qe in task_iter:
-                overflow = _attend_query_block(call, b, qs, qe, scratch)
-                if overflow is not None:
-                    raise_scores_overflow(b + (qs + overflow[0], overflow[1]), scores_shape, dtype, q, k)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected, and reported by name
+            for _, h0, h1, qs, qe in task_iter:
+                if call.mask is None:
+                    redo = [(h0 + h, qs + r, qs + r + 1) for h, r in _attend_shifted(call, h0, h1, qs, qe, scratch)]
+                else:
+                    redo = [(h, qs, qe) for h in range(h0, h1)]
+                for h, first, end in redo:  # the running maximum
+                    overflow = _attend_query_block(call, h, first, end, scratch)
+                    if overflow is not None:
+                        index = np.unravel_index(h, batch) + (first + overflow[0], overflow[1])
+                        raise_scores_overflow(index, scores_shape, dtype, q, k)
 
-    if workers == 1:
-        # One BLAS thread here too: many small products on a busy machine make BLAS threads wait on each
-        # other. Tiny calls skip the switch, which costs more than they do.
-        with blas_single_threaded() if total_work >= _PARALLEL_MIN_WORK // 8 else contextlib.nullcontext():
-            run(tasks, scratches[0])
-        return call.out
-    tasks.sort(key=lambda t: -t[0])  # biggest first, so the last tasks to finish are short ones
-    run_in_threads(run, tasks, scratches)
-    return call.out
+    masked = user_mask is not None
+    key = (plan.query_block, plan.key_block, plan.heads_per_task, d_k, d_v, dtype, causal, masked)
+    with _SCRATCHES.borrow(key, plan.workers, lambda: _Scratch(plan, d_k, d_v, dtype, causal, masked)) as scratches:
+        if plan.workers == 1:
+            # One BLAS thread here too: BLAS's own threads, woken for each of many small products, wait on
+            # each other (badly so on a busy machine).
+            with blas_single_threaded():
+                run(plan.tasks, scratches[0])
+        else:
+            run_in_threads(run, plan.tasks, scratches)
+    return out
 
 
 @dataclass(frozen=True)
 class _Call:
-    """What every query block of one call shares: checked arrays, broadcast to the full batch, and settings."""
+    """What every task of one call shares: checked arrays, flattened over the leading axes, and settings."""
 
-    q: np.ndarray  # (*batch, n_q, d_k), already multiplied by the scale
-    k_t: np.ndarray  # (*batch, d_k, n_k)
-    v: np.ndarray  # (*batch, n_k, d_v)
-    out: np.ndarray  # (*batch, n_q, d_v), written one query block at a time
+    q: np.ndarray  # (heads, n_q, d_k), not yet scaled
+    k_t: np.ndarray  # (heads, d_k + 1, n_k): kᵀ above a row of ones
+    v_1: np.ndarray  # (heads, n_k, d_v + 1): v beside a column of ones
+    out: np.ndarray  # (heads, n_q, d_v), written one task at a time
+    scale: np.floating
+    batch: tuple  # the leading axes that ``heads`` flattens
     mask: np.ndarray | None  # (*batch, n_q, n_k) the caller's mask (True = may attend), or None
     causal: bool
     block_size: int
-    check_overflow: bool  # True when some score might overflow: look for it block by block
+    check_overflow: bool  # the running maximum looks for overflowing scores block by block
 
     @property
     def n_q(self) -> int:
@@ -133,7 +165,7 @@ class _Call:
 
     @property
     def n_k(self) -> int:
-        return self.v.shape[-2]
+        return self.v_1.shape[-2]
 
     def key_end(self, qe) -> int:
         """Keys from here on are in the future of every query before ``qe``, so they are never visited."""
@@ -142,32 +174,145 @@ class _Call:
         return min(self.n_k, last_visible_key(qe - 1, self.n_q, self.n_k) + 1)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How one call splits its work: tasks of ``heads_per_task`` heads × ``query_block`` queries, and how many workers."""
+
+    query_block: int
+    key_block: int
+    heads_per_task: int
+    tasks: list  # (visible scores, first head, end head, first query, end query), biggest first
+    workers: int
+
+
+def _plan(call, num_threads):
+    """Choose the strategy by size: tiles that fit the cache, several small heads per task, and threads
+    only when the work pays for them (small inputs: one task, in the calling thread)."""
+    heads, n_q, n_k = call.q.shape[0], call.n_q, call.n_k
+    key_block = min(call.block_size, n_k)
+    query_block = min(n_q, _MAX_QUERY_BLOCK, max(_MIN_QUERY_BLOCK, _SCRATCH_ELEMENTS // key_block))
+    if call.causal:
+        query_block = min(query_block, key_block)  # so every causally hidden key of a group is in its first block
+    heads_per_task = 1 if call.mask is not None else max(1, min(heads, _SCRATCH_ELEMENTS // (query_block * key_block)))
+    work = heads * sum((min(qs + query_block, n_q) - qs) * call.key_end(min(qs + query_block, n_q)) for qs in range(0, n_q, query_block))
+    workers = 1 if work < _PARALLEL_MIN_WORK else (num_threads or cpu_count())
+    if workers > 1:
+        # Enough tasks that every worker gets some, and the last ones to finish are short.
+        def task_count():
+            return math.ceil(heads / heads_per_task) * math.ceil(n_q / query_block)
+
+        while heads_per_task > 1 and task_count() < _TASKS_PER_WORKER * workers:
+            heads_per_task = math.ceil(heads_per_task / 2)
+        while query_block >= 2 * _MIN_PARALLEL_QUERY_BLOCK and task_count() < _TASKS_PER_WORKER * workers:
+            query_block //= 2
+    tasks = []
+    for h0 in range(0, heads, heads_per_task):
+        h1 = min(h0 + heads_per_task, heads)
+        for qs in range(0, n_q, query_block):
+            qe = min(qs + query_block, n_q)
+            tasks.append(((h1 - h0) * (qe - qs) * call.key_end(qe), h0, h1, qs, qe))
+    tasks.sort(key=lambda t: -t[0])
+    return _Plan(query_block, key_block, heads_per_task, tasks, min(workers, len(tasks)))
+
+
 class _Scratch:
     """One worker's reusable buffers, so no n_q × n_k (or even per-block) allocation repeats."""
 
-    def __init__(self, rows, cols, dtype, causal, masked):
-        self.scores = np.empty((rows, cols), dtype=dtype)
-        # The causal triangle of a block is at most rows wide; a caller's mask can cover the whole block.
+    def __init__(self, plan, d_k, d_v, dtype, causal, masked):
+        rows, cols, heads = plan.query_block, plan.key_block, plan.heads_per_task
+        self.tile = np.empty(heads * rows * cols, dtype=dtype)  # one key block's scores, for every head of a task
+        self.shifted_q = np.empty((heads, rows, d_k + 1), dtype=dtype)  # [q · scale | −shift]
+        self.acc = np.empty((heads, rows, d_v + 1), dtype=dtype)  # [Σ p·v | Σ p]
+        self.part = np.empty((heads, rows, d_v + 1), dtype=dtype)
+        # The running maximum's buffers: the causal triangle of a block is at most rows wide; a mask covers it all.
         self.hidden = np.empty((rows, cols if masked else min(rows, cols) if causal else 0), dtype=bool)
-        # key column minus query row, to find a block's causal triangle with one comparison
-        width = min(rows, cols) if causal else 0
-        self.col_minus_row = (np.arange(width)[None, :] - np.arange(rows)[:, None]).astype(np.int32)
+        self.col_minus_row = _col_minus_row(rows, min(rows, cols) if causal else 0)
+
+    @property
+    def nbytes(self):
+        return sum(a.nbytes for a in (self.tile, self.shifted_q, self.acc, self.part, self.hidden))
+
+    def scores(self, heads, rows, cols):
+        return self.tile[: heads * rows * cols].reshape(heads, rows, cols)
 
 
-def _attend_query_block(call, b, qs, qe, scratch):
-    """Write softmax(q kᵀ, masked) v for queries ``qs:qe`` of batch index ``b`` into ``call.out``, visiting keys
-    ``call.block_size`` at a time.
+@functools.lru_cache(maxsize=8)
+def _causal_bias(rows, cols, first_hidden, dtype):
+    """Added to a causal group's first key block: 0 where row r sees column c (c < first_hidden + r), else −inf.
+
+    Read-only and kept between calls: building it costs more than a small call's whole work.
+    """
+    bias = np.zeros((rows, cols), dtype=dtype)
+    for r in range(rows):
+        bias[r, first_hidden + r :] = -np.inf
+    bias.flags.writeable = False
+    return bias
+
+
+@functools.lru_cache(maxsize=8)
+def _col_minus_row(rows, width):
+    """Key column minus query row, to find a block's causal triangle with one comparison (read-only, kept)."""
+    table = (np.arange(width)[None, :] - np.arange(rows)[:, None]).astype(np.int32)
+    table.flags.writeable = False
+    return table
+
+
+def _attend_shifted(call, h0, h1, qs, qe, scratch):
+    """Heads ``h0:h1``, queries ``qs:qe``: each row shifted by one visible score, no maximum, no rescaling.
+
+    Writes the output and returns the (head, row) pairs, relative to ``h0`` and ``qs``, whose sum is not finite
+    (a score exceeded its row's shift by too much for ``exp``, or overflowed itself) or too small: those rows
+    are to be redone with the running maximum. Each row's result depends on that row alone.
+    """
+    heads, rows = h1 - h0, qe - qs
+    d_k, d_v = call.q.shape[-1], call.out.shape[-1]
+    shifted_q = scratch.shifted_q[:heads, :rows]
+    np.multiply(call.q[h0:h1, qs:qe], call.scale, out=shifted_q[..., :d_k])
+    shift = shifted_q[..., d_k]  # (heads, rows)
+    if call.causal:  # each row's score with its own position's key, which it always sees
+        first = last_visible_key(qs, call.n_q, call.n_k)
+        np.einsum("hrd,hdr->hr", shifted_q[..., :d_k], call.k_t[h0:h1, :d_k, first : first + rows], out=shift)
+    else:  # with the last key
+        np.matmul(shifted_q[..., :d_k], call.k_t[h0:h1, :d_k, -1:], out=shifted_q[..., d_k:])
+    shift *= -1  # (not np.negative(shift, out=shift): numpy 2.4.6 gets that wrong for some float32 strides)
+    acc, part = scratch.acc[:heads, :rows], scratch.part[:heads, :rows]
+    for i, (ks, ke) in enumerate(_key_blocks(call, qs, qe)):
+        s = scratch.scores(heads, rows, ke - ks)
+        np.matmul(shifted_q, call.k_t[h0:h1, :, ks:ke], out=s)  # q·kᵀ·scale − shift
+        if i == 0 and call.causal:
+            # Row r of this (diagonal) block sees its columns c < first_hidden + r.
+            first_hidden = last_visible_key(qs, call.n_q, call.n_k) - ks + 1
+            if first_hidden < ke - ks:  # the first row, at least, has hidden columns here
+                np.add(s, _causal_bias(rows, ke - ks, first_hidden, s.dtype), out=s)
+        np.exp(s, out=s)
+        np.matmul(s, call.v_1[h0:h1, ks:ke], out=acc if i == 0 else part)  # [Σ p·v | Σ p]
+        if i:
+            acc += part
+    np.divide(acc[..., :d_v], acc[..., d_v:], out=call.out[h0:h1, qs:qe])
+    # Each row's own shift key adds exp(0) = 1 to its sum; a sum below 1/2 means the scores were too large
+    # for q·k − shift to come out right (rounding in the cancellation), a non-finite one that exp overflowed.
+    if np.isfinite(acc.sum()) and acc[..., d_v].min() >= 0.5:  # (one quick look first: the usual case)
+        return ()
+    refused = ~np.isfinite(acc).all(axis=-1)
+    refused |= ~(acc[..., d_v] >= 0.5)
+    return np.argwhere(refused)
+
+
+def _attend_query_block(call, h, qs, qe, scratch):
+    """Write softmax(q kᵀ, masked) v for queries ``qs:qe`` of head ``h`` into ``call.out``, visiting keys
+    ``call.block_size`` at a time with a running maximum.
 
     With ``call.check_overflow``, returns the (row, key) of the first visible score that overflowed, else None.
     """
-    q_blk, k_t, v, out_blk = call.q[b][qs:qe], call.k_t[b], call.v[b], call.out[b][qs:qe]
-    mask_rows = None if call.mask is None else call.mask[b][qs:qe]
+    d_k, d_v = call.q.shape[-1], call.out.shape[-1]
+    q_blk, k_t, v, out_blk = call.q[h, qs:qe] * call.scale, call.k_t[h, :d_k], call.v_1[h, :, :d_v], call.out[h, qs:qe]
+    mask_rows = None if call.mask is None else call.mask[np.unravel_index(h, call.batch)][qs:qe]
     rows = qe - qs
     blocks = _key_blocks(call, qs, qe)
     m = l = acc = None
     overflows = []
     for ks, ke in blocks:
-        s = scratch.scores[:rows, : ke - ks]
+        s = scratch.scores(1, rows, ke - ks)[0]
         np.matmul(q_blk, k_t[:, ks:ke], out=s)
         if call.check_overflow:
             bad = _visible_overflow(call, s, mask_rows, qs, ks, ke)

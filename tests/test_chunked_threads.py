@@ -50,23 +50,24 @@ def test_num_threads_is_keyword_only():
 
 
 def worker_count(monkeypatch):
-    """Record how many worker threads (one scratch each) every call sets up."""
+    """Record how many worker threads (one scratch each) every call sets up: one entry per worker."""
     counts = []
-    original = chunked._Scratch
+    original = chunked._plan
 
-    def spy(*args, **kwargs):
-        counts.append(1)
-        return original(*args, **kwargs)
+    def spy(*args):
+        plan = original(*args)
+        counts.extend([1] * plan.workers)
+        return plan
 
-    monkeypatch.setattr(chunked, "_Scratch", spy)
+    monkeypatch.setattr(chunked, "_plan", spy)
     return counts
 
 
 @pytest.mark.parametrize("cores", [1, 2, 8])
 def test_num_threads_not_the_core_count_decides_the_workers(monkeypatch, cores):
     monkeypatch.setattr(chunked, "cpu_count", lambda: cores)
-    q, k, v = random_qkv((2048, 8), np.float32)  # 4 query groups of 512
-    for num_threads, expected in ((None, min(cores, 4)), (1, 1), (2, 2), (3, 3), (16, 4)):
+    q, k, v = random_qkv((2048, 8), np.float32)  # enough query groups (of 64 or more) for 16 workers
+    for num_threads, expected in ((None, cores), (1, 1), (2, 2), (3, 3), (16, 16)):
         counts = worker_count(monkeypatch)
         chunked_attention(q, k, v, block_size=128, num_threads=num_threads)
         assert len(counts) == expected, (num_threads, cores)
@@ -83,12 +84,17 @@ def test_peak_memory_with_explicit_num_threads_does_not_depend_on_the_core_count
     q, k, v = random_qkv((2048, 64), np.float32)
     chunked_attention(q, k, v, block_size=128, num_threads=2)  # warm up: one-time imports and caches
     peaks = {}
+
+    def peak(num_threads):
+        chunked._SCRATCHES.clear()  # no scratch kept from an earlier call: each call allocates its own
+        return cost.peak_memory(chunked_attention, q, k, v, block_size=128, num_threads=num_threads)[1]
+
     for cores in (1, 2, 8):
         monkeypatch.setattr(chunked, "cpu_count", lambda cores=cores: cores)
-        peaks[cores] = cost.peak_memory(chunked_attention, q, k, v, block_size=128, num_threads=2)[1]
-    tile = 512 * 128 * 4  # one worker's score tile, float32
+        peaks[cores] = peak(2)
+    tile = 256 * 128 * 4  # one worker's score tile, float32
     assert max(peaks.values()) - min(peaks.values()) < tile / 2, peaks
-    one = cost.peak_memory(chunked_attention, q, k, v, block_size=128, num_threads=1)[1]
+    one = peak(1)
     assert peaks[2] - one > tile / 2, "a second worker thread holds a second tile"
 
 
@@ -124,3 +130,67 @@ def test_a_quota_caps_the_default_thread_count(tmp_path, monkeypatch):
     q, k, v = random_qkv((2048, 8), np.float32)
     chunked_attention(q, k, v, block_size=128)
     assert len(counts) == 1
+
+
+# ---------------------------------------------------------------- calls from several Python threads at once
+
+
+def blas_threads():
+    import threadpoolctl
+
+    return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_calls_from_four_threads_at_once_leave_the_blas_thread_count_as_it_was(causal):
+    # Overlapping "limit BLAS to 1 thread, then restore" sections must not restore each other's 1.
+    import threading
+
+    import threadpoolctl
+
+    q, k, v = random_qkv((1024, 32), np.float32)
+    expected = scaled_dot_product_attention(q, k, v, causal=causal)[0]
+    errors = []
+    start = threading.Barrier(4)
+
+    def caller():
+        try:
+            start.wait()
+            for _ in range(6):
+                np.testing.assert_allclose(chunked_attention(q, k, v, causal=causal, num_threads=2), expected, rtol=0, atol=1e-5)
+        except Exception as exc:  # reported below, in the test's own thread
+            errors.append(exc)
+
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        assert before and all(n == 2 for n in before)
+        threads = [threading.Thread(target=caller) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        after = blas_threads()
+    assert not errors, errors
+    assert after == before
+
+
+def test_scratch_is_kept_between_calls_but_never_shared_by_two_at_once():
+    pool = _parallel.WorkspacePool(max_kept=2, max_bytes=1 << 20)
+    made = []
+
+    def make():
+        made.append(np.zeros(10))
+        return made[-1]
+
+    with pool.borrow("a", 2, make) as first:
+        with pool.borrow("a", 1, make) as second:  # both of "a"'s are lent out: a new one
+            assert not any(second[0] is ws for ws in first)
+    assert len(made) == 3
+    with pool.borrow("a", 2, make) as again:
+        assert len(made) == 3 and all(any(ws is m for m in made) for ws in again)
+    with pool.borrow("b", 1, make):
+        assert len(made) == 4  # another key: not reused
+    assert len(pool._kept) == 2, "at most max_kept are kept"
+    with pool.borrow("big", 1, lambda: np.zeros(1 << 18)):
+        pass
+    assert all(k != "big" for k, _ in pool._kept), "workspaces over max_bytes are not kept"
