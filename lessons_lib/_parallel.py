@@ -9,6 +9,7 @@ import contextlib
 import math
 import os
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["cpu_count", "cgroup_cpu_quota", "blas_single_threaded", "run_in_threads", "LockedIterator", "WorkspacePool"]
@@ -148,6 +149,20 @@ def run_in_threads(work, tasks, workspaces):
                 raise error
 
 
+_POOLS = weakref.WeakSet()
+"""Every WorkspacePool, so that a memory measurement can start from none kept (:func:`clear_pools`)."""
+
+
+def clear_pools():
+    """Drop every kept workspace: the next call allocates its scratch afresh, as a first call does.
+
+    Which workspaces are kept depends on the order in which worker threads finished earlier calls, so a
+    memory measurement that must be the same on every run starts from here.
+    """
+    for pool in list(_POOLS):
+        pool.clear()
+
+
 class WorkspacePool:
     """Scratch workspaces kept between calls: fresh scratch memory costs the operating system a page fault
     per 4 KiB on first touch, which is more than a small call's whole work.
@@ -162,6 +177,7 @@ class WorkspacePool:
         self.max_kept, self.max_bytes = max_kept, max_bytes
         self._kept = []  # (key, workspace), oldest first
         self._lock = threading.Lock()
+        _POOLS.add(self)
 
     @contextlib.contextmanager
     def borrow(self, key, count, make):

@@ -41,7 +41,9 @@ def _poppler(tool: str, *args: str) -> str:
 def pdf_text() -> str:
     if not PDF.is_file() or not SINGLE_PAGE.is_file():
         _missing(f"the PDF edition is missing ({PDF}); run `make pdf`")
-    return re.sub(r"\s+", " ", _poppler("pdftotext", "-enc", "UTF-8", str(PDF), "-"))
+    text = _poppler("pdftotext", "-enc", "UTF-8", str(PDF), "-")
+    text = text.replace("\u2019", "'").replace("\u2018", "'")  # the book's typography curls the apostrophes
+    return re.sub(r"\s+", " ", text)
 
 
 def chapter_titles() -> list[str]:

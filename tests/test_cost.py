@@ -264,7 +264,7 @@ def test_measure_scaling_records_memory_deterministically():
     assert first.median_times.shape == (3,) and (first.median_times > 0).all()
     low, high = first.time_slope()
     assert low <= high
-    assert 1.5 < first.memory_fit(1).slope < 2.5
+    assert 1.3 < first.memory_fit(1).slope < 2.5  # n = 64 → 128: the n² weights not yet the whole story
     chunked = cost.measure_scaling(chunked_attention, sizes, d=8, repeat=2, block_size=16, num_threads=1)
     assert chunked.peaks[-1] < first.peaks[-1]
 
@@ -305,3 +305,18 @@ def test_compare():
     assert cost.compare((3.0, 6.0), (2, 4)) == "within"
     with pytest.raises(ValueError):
         cost.compare((3.0, 1.0), 2)
+
+
+def test_peak_memory_counts_the_scratch_that_a_warm_call_would_reuse():
+    """chunked_attention keeps scratch buffers between calls; a memory reading must not depend on that."""
+    rng = np.random.default_rng(3)
+    q, k, v = (rng.normal(size=(512, 16)).astype(np.float32) for _ in range(3))
+    chunked_attention(q, k, v, block_size=64, num_threads=2)  # first call: one-time imports and caches
+    readings = []
+    for warm_calls in (0, 1, 3):
+        for _ in range(warm_calls):
+            chunked_attention(q, k, v, block_size=64, num_threads=2)  # buffers now kept
+        readings.append(cost.peak_memory(chunked_attention, q, k, v, block_size=64, num_threads=2)[1])
+    tiles = 2 * 64 * 64 * 4  # at least one score tile per worker thread is counted
+    assert min(readings) > tiles
+    assert max(readings) - min(readings) < 0.01 * min(readings)  # a few bytes of thread bookkeeping vary

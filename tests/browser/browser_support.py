@@ -229,10 +229,14 @@ def screenshot(page, locator, name: str):
 
 
 def axe_violations(page, selector: str = ".lx-root") -> list[dict]:
-    """Serious and critical axe-core violations inside the elements matching ``selector``."""
+    """Serious and critical axe-core violations inside the elements matching ``selector``.
+
+    ``preload: false``: axe would otherwise fetch the page's stylesheets again by XMLHttpRequest (for
+    its CSS-orientation rule), which a page opened from disk refuses, as a reader's browser does.
+    """
     page.add_script_tag(path=str(NODE_MODULES / "axe-core" / "axe.min.js"))
     result = page.evaluate(
-        "async sel => await axe.run({ include: [[sel]] }, { resultTypes: ['violations'] })", selector
+        "async sel => await axe.run({ include: [[sel]] }, { resultTypes: ['violations'], preload: false })", selector
     )
     return [
         {"id": v["id"], "impact": v["impact"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]][:5],
