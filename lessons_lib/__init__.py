@@ -22,6 +22,7 @@ from .decoder import (
 )
 from .backward import attention_backward
 from .online_softmax import online_softmax_steps
+from .notebook import glue  # what myst_nb.glue writes, without MyST-NB at run time
 
 __all__ = [
     "softmax",
@@ -56,6 +57,7 @@ __all__ = [
     "generation_flops",
     "attention_backward",
     "online_softmax_steps",
+    "glue",
 ]
 
 __version__ = "0.2.0"

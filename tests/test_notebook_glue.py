@@ -57,3 +57,9 @@ def test_rich_values_keep_their_image_form():
 def test_bad_arguments(name, display, message):
     with pytest.raises(TypeError, match=message):
         glue(name, 1, display=display)
+
+
+def test_glue_is_exported_at_the_top_level():
+    import lessons_lib
+
+    assert lessons_lib.glue is glue
